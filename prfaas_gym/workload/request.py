@@ -1,0 +1,70 @@
+"""The Request record: one prompt entering the simulated cluster.
+
+The simulator annotates the same object with its timeline (``*_s`` fields, simulated
+seconds, ``nan`` until the event happens) so that per-request records need no second table.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+BLOCK_TOKENS = 512
+"""Prefix-cache block size in tokens (the Mooncake traces' hash-id granularity)."""
+
+NAN = math.nan
+
+
+@dataclass(slots=True, eq=False)
+class Request:
+    """A request and, once simulated, its timeline.
+
+    Workload fields (set by loaders and generators):
+        rid: dense id, 0..N-1 in arrival order.
+        arrival_s: arrival time in simulated seconds.
+        input_tokens: prompt length.
+        output_tokens: tokens to generate (>= 1).
+        hash_ids: prefix block ids, one per 512-token block (ceil(input/512) of them), or
+            ``None`` when the workload carries no prefix information.
+        session_id: conversation id for shared-prefix generators (-1: none).
+    """
+
+    rid: int
+    arrival_s: float
+    input_tokens: int
+    output_tokens: int
+    hash_ids: tuple[int, ...] | None = None
+    session_id: int = -1
+    # --- filled in by the simulator ---
+    route: str = ""
+    prefill_cluster: str = ""
+    decode_cluster: str = ""
+    cached_tokens: int = 0
+    pulled_tokens: int = 0
+    prefill_start_s: float = NAN
+    prefill_end_s: float = NAN
+    transfer_end_s: float = NAN
+    decode_start_s: float = NAN
+    finish_s: float = NAN
+    rejected: bool = False
+    reject_reason: str = ""
+    retries: int = 0
+    kv_bytes: float = 0.0
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def ttft_s(self) -> float:
+        """Time to first token: arrival to the end of prefill (the first token exists then)."""
+        return self.prefill_end_s - self.arrival_s
+
+    @property
+    def tpot_s(self) -> float:
+        """Mean time per output token after the first (nan for single-token outputs)."""
+        if self.output_tokens <= 1:
+            return NAN
+        return (self.finish_s - self.prefill_end_s) / (self.output_tokens - 1)
+
+    @property
+    def uncached_tokens(self) -> int:
+        """Tokens that prefill has to compute after prefix matching."""
+        return self.input_tokens - self.cached_tokens
