@@ -34,11 +34,11 @@ def sort_stable(cols: Columns) -> Columns:
 def auto_slot(arrival_s: np.ndarray) -> float:
     """Slot width of a quantised trace, or 0.
 
-    A trace counts as quantised when fewer than half of its rows have distinct timestamps; the
+    A trace counts as quantised when at most half as many distinct timestamps as rows exist; the
     slot is then the smallest gap between distinct timestamps (Mooncake conversation: ~3 s).
     """
     distinct = np.unique(arrival_s)
-    if distinct.size < 2 or distinct.size >= 0.5 * arrival_s.size:
+    if distinct.size < 2 or distinct.size > 0.5 * arrival_s.size:
         return 0.0
     return float(np.diff(distinct).min())
 
