@@ -1,0 +1,47 @@
+"""``prfaas-gym plan SCENARIO [--json]``: wire with ``add_plan_parser(subparsers)`` in cli.py."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from .model import CONVENTIONS
+from .plan import DEPLOYMENTS
+
+
+def add_plan_parser(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") -> argparse.ArgumentParser:
+    """Register the ``plan`` subcommand; its handler is ``args.func(args) -> int``."""
+    p = subparsers.add_parser(
+        "plan",
+        help="the paper's analytical plan (Eqs. 1-8) for a scenario",
+        description="Optimal routing threshold and P/D split by grid search over the paper's "
+        "steady-state model, or the scenario's baseline deployment.",
+    )
+    p.add_argument("scenario", help="scenario name (e.g. paper/prfaas_pd) or YAML path")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--deployment", choices=DEPLOYMENTS, default=None,
+                   help="deployment to plan (default: inferred from the scenario)")
+    p.add_argument("--convention", choices=CONVENTIONS, default="representative",
+                   help="prefill cost at the conditional mean length (paper) or its exact expectation")
+    p.add_argument("--decode", choices=("slo", "step_time"), default="slo",
+                   help="T_decode from the TPOT SLO (paper) or from the step-time model")
+    p.add_argument("--data-dir", default=None, help="base directory of trace files")
+    p.set_defaults(func=run_plan)
+    return p
+
+
+def run_plan(args: argparse.Namespace) -> int:
+    """Load the scenario, plan it, print the plan. Returns the exit status."""
+    from prfaas_gym.scenario import ScenarioError, load_scenario
+
+    from .adapter import plan_scenario
+
+    try:
+        scenario = load_scenario(args.scenario)
+        plan = plan_scenario(scenario, deployment=args.deployment, convention=args.convention,
+                             data_dir=args.data_dir, decode=args.decode)
+    except (ScenarioError, ValueError) as exc:
+        print(f"prfaas-gym plan: {exc}", file=sys.stderr)
+        return 2
+    print(plan.to_json(indent=None) if args.json else plan.summary())
+    return 0
