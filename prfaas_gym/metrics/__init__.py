@@ -1,0 +1,5 @@
+"""Metrics: summaries and per-request records of simulations."""
+
+from prfaas_gym.metrics.summary import SUMMARY_KEYS, egress_series, request_arrays, summarize
+
+__all__ = ["SUMMARY_KEYS", "egress_series", "request_arrays", "summarize"]

@@ -1,0 +1,117 @@
+"""Frozen, validated scenario objects (SI units inside; YAML units converted by the loader)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from prfaas_gym.profiles import HardwareProfile, ModelProfile
+
+
+@dataclass(frozen=True)
+class ClusterSpec:
+    """One cluster: ``instances`` replicas of ``gpus_per_instance`` GPUs in one datacenter.
+
+    ``kind`` is ``"prefill_only"`` (a PrfaaS cluster) or ``"pd"`` (a local PD cluster whose
+    first ``prefill_instances`` instances start in the prefill role, the rest in decode).
+    """
+
+    name: str
+    datacenter: str
+    kind: str
+    hardware: HardwareProfile
+    gpus_per_instance: int
+    instances: int
+    prefill_instances: int
+    step_time: dict[str, Any]
+    max_batch_tokens: int
+    max_prefill_batch: int
+    max_queue_requests: int
+    decode_max_batch: int
+    kv_reserve_fraction: float
+    prefix_cache_bytes: float
+    traffic_weight: float
+
+    @property
+    def gpus(self) -> int:
+        """GPUs in the cluster."""
+        return self.instances * self.gpus_per_instance
+
+
+@dataclass(frozen=True)
+class FluctuationSpec:
+    """Random bandwidth fluctuation of a link: every ``interval_s`` a new level is drawn."""
+
+    interval_s: float
+    sigma: float
+    dip_probability: float
+    dip_fraction: float
+    max_fraction: float
+
+
+@dataclass(frozen=True)
+class LinkSpec:
+    """An inter-datacenter link between datacenters ``a`` and ``b``."""
+
+    name: str
+    a: str
+    b: str
+    bandwidth_bytes_s: float
+    rtt_s: float
+    tcp_connections: int
+    per_connection_bytes_s: float
+    loss: float
+    bandwidth_schedule: tuple[tuple[float, float], ...]
+    fluctuation: FluctuationSpec | None
+
+
+@dataclass(frozen=True)
+class FaultSpec:
+    """A failure at ``at_s``: of instance ``instance`` of ``cluster``, or of ``link``."""
+
+    at_s: float
+    duration_s: float | None
+    cluster: str | None = None
+    instance: int = 0
+    link: str | None = None
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """Everything needed to build a simulator, validated."""
+
+    name: str
+    description: str
+    source: str
+    model: ModelProfile
+    clusters: tuple[ClusterSpec, ...]
+    links: tuple[LinkSpec, ...]
+    workload: dict[str, Any]
+    requests: int | None
+    duration_s: float | None
+    seed: int
+    ttft_slo_s: float
+    tpot_slo_s: float
+    switch_delay_s: float
+    intra_dc_latency_s: float
+    router: dict[str, Any] = field(default_factory=dict)
+    provisioner: dict[str, Any] = field(default_factory=dict)
+    faults: tuple[FaultSpec, ...] = ()
+    env: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def default_threshold_tokens(self) -> float:
+        """The routing threshold the scenario names (the paper's optimum by default)."""
+        return float(self.router.get("threshold_tokens", 19_400))
+
+    @property
+    def total_gpus(self) -> int:
+        """GPUs over all clusters."""
+        return sum(c.gpus for c in self.clusters)
+
+    def cluster(self, name: str) -> ClusterSpec:
+        """The cluster called ``name``."""
+        for c in self.clusters:
+            if c.name == name:
+                return c
+        raise KeyError(name)

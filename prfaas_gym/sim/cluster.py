@@ -1,0 +1,205 @@
+"""A cluster: instances of one hardware type in one datacenter, with its prefix-cache pool.
+
+``kind == "prefill_only"`` is a PrfaaS cluster (stateless KV producer); ``kind == "pd"`` is a
+local PD cluster whose instances split between prefill and decode roles, switching roles
+through drain -> switch delay -> new role.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import TYPE_CHECKING
+
+from prfaas_gym.sim.cache import PrefixCache
+from prfaas_gym.sim.instance import DECODE, DRAINING, FAILED, PREFILL, SWITCHING, UP, Instance
+from prfaas_gym.sim.kernel import PRIO_COMPLETION, schedule
+from prfaas_gym.workload.request import BLOCK_TOKENS
+
+if TYPE_CHECKING:
+    from prfaas_gym.scenario.spec import ClusterSpec
+    from prfaas_gym.sim.job import Job
+    from prfaas_gym.sim.simulator import Simulator
+
+PREFILL_ONLY = "prefill_only"
+PD = "pd"
+
+
+class Cluster:
+    """Runtime state of one cluster."""
+
+    def __init__(self, sim: "Simulator", index: int, spec: "ClusterSpec", stm) -> None:
+        self.sim = sim
+        self.index = index
+        self.spec = spec
+        self.name = spec.name
+        self.datacenter = spec.datacenter
+        self.kind = spec.kind
+        self.stm = stm
+        self.max_batch_tokens = spec.max_batch_tokens
+        self.max_prefill_batch = spec.max_prefill_batch
+        self.max_queue_requests = spec.max_queue_requests
+        self.decode_max_batch = spec.decode_max_batch
+        model = sim.model
+        hw = spec.hardware
+        self.gpus_per_instance = spec.gpus_per_instance
+        self.decode_mem_capacity_bytes = (
+            hw.hbm_capacity_bytes * spec.gpus_per_instance * (1.0 - spec.kv_reserve_fraction)
+            - model.weight_bytes
+        )
+        n_prefill = spec.prefill_instances
+        self.instances = [
+            Instance(self, i, PREFILL if i < n_prefill else DECODE) for i in range(spec.instances)
+        ]
+        self.cache: PrefixCache | None = None
+        if spec.prefix_cache_bytes > 0:
+            self.cache = PrefixCache(
+                spec.prefix_cache_bytes,
+                block_bytes=model.kv_bytes_per_token * BLOCK_TOKENS,
+                state_bytes=model.state_bytes_per_request,
+                needs_state=model.is_hybrid,
+            )
+        self.decode_queue: deque[Job] = deque()
+        self._decode_cursor = 0
+        self.role_switches = 0
+
+    def __repr__(self) -> str:
+        return f"Cluster({self.name!r}, {self.kind}, dc={self.datacenter!r})"
+
+    # ------------------------------------------------------------------ queries
+    @property
+    def is_prfaas(self) -> bool:
+        """True for a prefill-only (PrfaaS) cluster."""
+        return self.kind == PREFILL_ONLY
+
+    @property
+    def prefill_instances(self) -> list[Instance]:
+        """Instances accepting prefill work now."""
+        return [i for i in self.instances if i.accepts_prefill]
+
+    @property
+    def decode_instances(self) -> list[Instance]:
+        """Instances accepting decode work now."""
+        return [i for i in self.instances if i.accepts_decode]
+
+    @property
+    def has_prefill_capacity(self) -> bool:
+        """Whether any instance takes prefill work now."""
+        return any(i.accepts_prefill for i in self.instances)
+
+    def prefill_count(self) -> int:
+        """Instances in (or switching to) the prefill role, failed ones excluded."""
+        return sum(1 for i in self.instances if i.state != FAILED and i.target_role == PREFILL)
+
+    def pick_prefill_instance(self) -> Instance | None:
+        """The prefill instance with the lowest predicted wait (ties: lowest index)."""
+        now = self.sim.env.now
+        best, best_wait = None, 0.0
+        for inst in self.instances:
+            if inst.role == PREFILL and inst.state == UP:
+                wait = inst.predicted_wait_s(now)
+                if best is None or wait < best_wait:
+                    best, best_wait = inst, wait
+        return best
+
+    def min_prefill_wait_s(self) -> float:
+        """Predicted queueing delay at the best prefill instance (inf if none)."""
+        inst = self.pick_prefill_instance()
+        return inst.predicted_wait_s(self.sim.env.now) if inst is not None else float("inf")
+
+    def queued_prefill_requests(self) -> int:
+        """Requests waiting (not yet prefilling) on this cluster's prefill instances."""
+        return sum(len(i.queue) for i in self.instances)
+
+    # ------------------------------------------------------------------ decode admission
+    def enqueue_decode(self, job: "Job") -> None:
+        """Queue a job whose KV has arrived; admit it when a decode instance has room."""
+        job.decode_cluster = self
+        self.decode_queue.append(job)
+        self._admit_waiting()
+
+    def _admit_waiting(self) -> None:
+        # rotating first fit: O(1) per admission while instances have room
+        queue = self.decode_queue
+        instances = self.instances
+        n = len(instances)
+        while queue:
+            job = queue[0]
+            start = self._decode_cursor
+            for k in range(n):
+                inst = instances[(start + k) % n]
+                if inst.role == DECODE and inst.state == UP and inst.fits(job):
+                    queue.popleft()
+                    self._decode_cursor = (start + k + 1) % n
+                    self.sim._on_decode_start(job)
+                    inst.admit(job)
+                    break
+            else:
+                return
+
+    def _on_decode_freed(self, inst: Instance) -> None:
+        if inst.state == DRAINING and not inst.members:
+            self._on_drained(inst)
+        if self.decode_queue:
+            self._admit_waiting()
+
+    # ------------------------------------------------------------------ roles
+    def set_prefill_count(self, target: int) -> None:
+        """Move instances between roles so that ``target`` serve prefill (drain, delay, switch)."""
+        target = max(0, min(target, len(self.instances)))
+        current = self.prefill_count()
+        if self.kind != PD or target == current:
+            return
+        if target > current:
+            to_switch = sorted(
+                (i for i in self.instances if i.state == UP and i.role == DECODE),
+                key=lambda i: (len(i.members), i.index),
+            )[: target - current]
+            new_role = PREFILL
+        else:
+            to_switch = sorted(
+                (i for i in self.instances if i.state == UP and i.role == PREFILL),
+                key=lambda i: (len(i.queue) + len(i.batch), i.index),
+            )[: current - target]
+            new_role = DECODE
+        for inst in to_switch:
+            inst.target_role = new_role
+            inst.state = DRAINING
+            self.role_switches += 1
+            idle = not inst.members if inst.role == DECODE else not (inst.batch or inst.queue)
+            if idle:
+                self._on_drained(inst)
+
+    def _on_drained(self, inst: Instance) -> None:
+        inst.state = SWITCHING
+        schedule(self.sim.env, self.sim.scenario.switch_delay_s, PRIO_COMPLETION, self._on_switched, inst)
+
+    def _on_switched(self, event) -> None:
+        inst: Instance = event._value
+        if inst.state != SWITCHING:
+            return  # failed meanwhile
+        inst.role = inst.target_role
+        inst.state = UP
+        inst.steps_done = 0.0
+        inst.last_update_s = self.sim.env.now
+        if inst.role == DECODE:
+            self._admit_waiting()
+
+    # ------------------------------------------------------------------ faults
+    def fail_instance(self, idx: int) -> list["Job"]:
+        """Fail instance ``idx``; return the jobs it held so the simulator can re-route them."""
+        inst = self.instances[idx]
+        if inst.state == FAILED:
+            return []
+        return inst.fail()
+
+    def recover_instance(self, idx: int) -> None:
+        """Bring instance ``idx`` back in its target role."""
+        inst = self.instances[idx]
+        if inst.state != FAILED:
+            return
+        inst.role = inst.target_role
+        inst.state = UP
+        inst.last_update_s = self.sim.env.now
+        inst.steps_done = 0.0
+        if inst.role == DECODE:
+            self._admit_waiting()

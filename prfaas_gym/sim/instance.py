@@ -1,0 +1,223 @@
+"""One serving instance (a group of GPUs running one model replica) in prefill or decode role.
+
+Prefill: a FIFO queue served in batches under a token budget; the first token exists when
+the batch's prefill ends. Decode: continuous batching limited by KV memory and a max batch.
+The decode batch is advanced analytically between membership changes (join, finish,
+failure): it holds a step counter and each member's finishing step, so a request costs
+O(log batch) whatever its output length, never one event per token.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections import deque
+from typing import TYPE_CHECKING
+
+from prfaas_gym.sim.kernel import PRIO_COMPLETION, schedule
+
+if TYPE_CHECKING:
+    from prfaas_gym.sim.cluster import Cluster
+    from prfaas_gym.sim.job import Job
+
+PREFILL = "prefill"
+DECODE = "decode"
+
+UP = "up"
+DRAINING = "draining"  # finishing its work before a role switch
+SWITCHING = "switching"  # role switch delay
+FAILED = "failed"
+
+
+class Instance:
+    """A model replica on ``gpus`` GPUs of its cluster."""
+
+    def __init__(self, cluster: "Cluster", index: int, role: str) -> None:
+        self.cluster = cluster
+        self.index = index
+        self.role = role
+        self.state = UP
+        self.target_role = role
+        self.epoch = 0  # bumped on failure: stale completions are ignored
+        # prefill side
+        self.queue: deque[Job] = deque()
+        self.batch: list[Job] = []
+        self.busy_until_s = 0.0
+        self.queued_tokens = 0
+        self.queued_work_s = 0.0  # predicted prefill time of the queue
+        self.busy_s = 0.0  # time spent computing (utilisation)
+        # decode side
+        self.mem_capacity_bytes = cluster.decode_mem_capacity_bytes
+        self.mem_used_bytes = 0.0
+        self.members: list[tuple[float, int, Job]] = []  # heap of (finish step, seq, job)
+        self._seq = 0
+        self.steps_done = 0.0
+        self.step_s = 0.0
+        self.ctx_base = 0.0  # sum(context at join - join step) over members
+        self.last_update_s = 0.0
+        self.decode_version = 0
+        self.tokens_generated = 0.0
+
+    def __repr__(self) -> str:
+        return f"Instance({self.cluster.name}/{self.index}, {self.role}, {self.state})"
+
+    # ------------------------------------------------------------------ prefill
+    @property
+    def accepts_prefill(self) -> bool:
+        """True when new prefill work may be routed here."""
+        return self.role == PREFILL and self.state == UP
+
+    def predicted_wait_s(self, now_s: float) -> float:
+        """Predicted time before a newly queued request starts prefill."""
+        busy = self.busy_until_s - now_s
+        return (busy if busy > 0.0 else 0.0) + self.queued_work_s
+
+    def enqueue(self, job: "Job") -> None:
+        """Queue ``job`` for prefill and start a batch if idle."""
+        job.prefill_inst = self
+        self.queue.append(job)
+        self.queued_tokens += job.new_tokens
+        self.queued_work_s += job.prefill_estimate_s
+        if not self.batch:
+            self._start_batch()
+
+    def _start_batch(self) -> None:
+        cluster = self.cluster
+        sim = cluster.sim
+        budget = cluster.max_batch_tokens
+        queue = self.queue
+        batch: list[Job] = []
+        tokens = 0
+        while queue and (not batch or tokens + queue[0].new_tokens <= budget) and len(batch) < cluster.max_prefill_batch:
+            job = queue.popleft()
+            tokens += job.new_tokens
+            self.queued_tokens -= job.new_tokens
+            self.queued_work_s -= job.prefill_estimate_s
+            batch.append(job)
+        if not queue:
+            self.queued_work_s = 0.0  # clear float drift
+        self.batch = batch
+        duration = cluster.stm.prefill_s([(j.new_tokens, j.cached_tokens) for j in batch])
+        now = sim.env.now
+        self.busy_until_s = now + duration
+        self.busy_s += duration
+        for job in batch:
+            sim._on_prefill_start(job, now, duration)
+        schedule(sim.env, duration, PRIO_COMPLETION, self._on_batch_done, self.epoch)
+
+    def _on_batch_done(self, event) -> None:
+        if event._value != self.epoch:
+            return
+        batch, self.batch = self.batch, []
+        sim = self.cluster.sim
+        for job in batch:
+            sim._on_prefill_done(job)
+        if self.queue and self.role == PREFILL and self.state in (UP, DRAINING):
+            self._start_batch()
+        elif self.state == DRAINING and not self.queue:
+            self.cluster._on_drained(self)
+
+    # ------------------------------------------------------------------ decode
+    @property
+    def accepts_decode(self) -> bool:
+        """True when new decode work may be admitted here."""
+        return self.role == DECODE and self.state == UP
+
+    @property
+    def batch_size(self) -> int:
+        """Sequences decoding now."""
+        return len(self.members)
+
+    def fits(self, job: "Job") -> bool:
+        """Whether ``job`` can join the decode batch now."""
+        return (
+            len(self.members) < self.cluster.decode_max_batch
+            and self.mem_used_bytes + job.mem_bytes <= self.mem_capacity_bytes
+        )
+
+    def _advance_decode(self, now_s: float) -> None:
+        if self.members and self.step_s > 0.0:
+            steps = (now_s - self.last_update_s) / self.step_s
+            self.steps_done += steps
+            self.tokens_generated += steps * len(self.members)
+        self.last_update_s = now_s
+
+    def context_tokens(self) -> float:
+        """Total KV context across the decode batch now (after the last update)."""
+        return self.ctx_base + len(self.members) * self.steps_done
+
+    def admit(self, job: "Job") -> None:
+        """Add ``job`` to the decode batch (caller checked ``fits``)."""
+        sim = self.cluster.sim
+        now = sim.env.now
+        self._advance_decode(now)
+        job.decode_inst = self
+        self.mem_used_bytes += job.mem_bytes
+        context = job.req.input_tokens + 1  # the first token came with prefill
+        job.join_step = self.steps_done
+        job.context_at_join = context
+        self.ctx_base += context - self.steps_done
+        self._seq += 1
+        heapq.heappush(self.members, (self.steps_done + job.decode_steps, self._seq, job))
+        self._reschedule_decode(now)
+
+    def _reschedule_decode(self, now_s: float) -> None:
+        self.decode_version += 1
+        members = self.members
+        if not members:
+            self.step_s = 0.0
+            return
+        n = len(members)
+        steps_left = members[0][0] - self.steps_done
+        if steps_left < 0.0:
+            steps_left = 0.0
+        # evaluate the step time at the mean context over the coming interval
+        ctx_mid = self.ctx_base + n * (self.steps_done + 0.5 * steps_left)
+        self.step_s = self.cluster.stm.decode_s(n, int(ctx_mid))
+        schedule(
+            self.cluster.sim.env,
+            steps_left * self.step_s,
+            PRIO_COMPLETION,
+            self._on_decode_event,
+            self.decode_version,
+        )
+
+    def _on_decode_event(self, event) -> None:
+        if event._value != self.decode_version:
+            return
+        sim = self.cluster.sim
+        now = sim.env.now
+        self._advance_decode(now)
+        members = self.members
+        limit = self.steps_done + 1e-6
+        finished: list[Job] = []
+        while members and members[0][0] <= limit:
+            _, _, job = heapq.heappop(members)
+            self._remove_accounting(job)
+            finished.append(job)
+        self._reschedule_decode(now)
+        for job in finished:
+            sim._on_decode_done(job)
+        self.cluster._on_decode_freed(self)
+
+    def _remove_accounting(self, job: "Job") -> None:
+        self.mem_used_bytes -= job.mem_bytes
+        self.ctx_base -= job.context_at_join - job.join_step
+        if not self.members:
+            self.ctx_base = 0.0
+            self.mem_used_bytes = 0.0
+
+    # ------------------------------------------------------------------ faults
+    def fail(self) -> list["Job"]:
+        """Fail now: return every job this instance held (queued, prefilling or decoding)."""
+        now = self.cluster.sim.env.now
+        self._advance_decode(now)
+        self.epoch += 1
+        self.decode_version += 1
+        lost = list(self.batch) + list(self.queue) + [m[2] for m in self.members]
+        self.batch, self.members = [], []
+        self.queue.clear()
+        self.queued_tokens, self.queued_work_s = 0, 0.0
+        self.mem_used_bytes, self.ctx_base, self.step_s = 0.0, 0.0, 0.0
+        self.busy_until_s = now
+        self.state = FAILED
+        return lost

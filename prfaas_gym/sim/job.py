@@ -1,0 +1,43 @@
+"""Simulator-private state of one request in flight."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from prfaas_gym.sim.cluster import Cluster
+    from prfaas_gym.sim.instance import Instance
+    from prfaas_gym.sim.link import Link
+    from prfaas_gym.workload.request import Request
+
+
+class Job:
+    """Bookkeeping for a request between routing and finish (kept out of ``Request``)."""
+
+    __slots__ = (
+        "req", "epoch", "new_tokens", "cached_tokens", "cached_blocks", "prefill_estimate_s",
+        "prefill_cluster", "prefill_inst", "decode_cluster", "decode_inst", "transfer_bytes",
+        "mem_bytes", "link", "flow_done", "prefill_done", "tail_s", "decode_steps", "join_step",
+        "context_at_join",
+    )
+
+    def __init__(self, req: "Request") -> None:
+        self.req = req
+        self.epoch = 0  # bumped when the job is re-routed after a fault
+        self.new_tokens = req.input_tokens
+        self.cached_tokens = 0
+        self.cached_blocks = 0
+        self.prefill_estimate_s = 0.0
+        self.prefill_cluster: Cluster | None = None
+        self.prefill_inst: Instance | None = None
+        self.decode_cluster: Cluster | None = None
+        self.decode_inst: Instance | None = None
+        self.transfer_bytes = 0.0
+        self.mem_bytes = 0.0
+        self.link: Link | None = None
+        self.flow_done = False
+        self.prefill_done = False
+        self.tail_s = 0.0
+        self.decode_steps = max(req.output_tokens - 1, 0)
+        self.join_step = 0.0
+        self.context_at_join = 0

@@ -1,0 +1,88 @@
+"""The decision interfaces the simulator calls: Router (per request) and Provisioner (periodic).
+
+Heuristics, learned policies and the Gymnasium envs all plug in here. The simulator passes
+itself as the read-only ``view``; policies must not mutate it except through the methods
+documented as control inputs (``Simulator.set_threshold``, ``Simulator.set_prefill_count``,
+``Link.set_cap``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from prfaas_gym.sim.simulator import Simulator
+    from prfaas_gym.workload.request import Request
+
+
+@dataclass(frozen=True, slots=True)
+class RouteDecision:
+    """Where one request goes.
+
+    Attributes:
+        prefill_cluster: index into ``sim.clusters`` of the cluster that prefills.
+        prefill_instance: index into that cluster's ``instances``; ``None`` lets the cluster
+            pick its prefill instance with the lowest predicted wait.
+        decode_cluster: PD cluster that decodes; ``None`` means the request's home cluster.
+        pull_from: cluster whose cached prefix is copied to the prefill cluster first
+            (over the inter-DC link, or RDMA inside a datacenter); ``None``: no pull.
+        reject: refuse the request (counted as rejected with reason ``"policy"``).
+    """
+
+    prefill_cluster: int = 0
+    prefill_instance: int | None = None
+    decode_cluster: int | None = None
+    pull_from: int | None = None
+    reject: bool = False
+
+
+REJECT = RouteDecision(reject=True)
+
+
+@runtime_checkable
+class Router(Protocol):
+    """Per-request routing policy."""
+
+    def route(self, req: "Request", view: "Simulator") -> RouteDecision:
+        """Decide where ``req`` is prefilled (and optionally decoded)."""
+        ...
+
+
+@runtime_checkable
+class Provisioner(Protocol):
+    """Long-timescale policy: how many instances of each PD cluster serve prefill."""
+
+    interval_s: float
+
+    def provision(self, view: "Simulator") -> dict[int, int] | None:
+        """Return ``{cluster index: target prefill instances}`` or ``None`` to keep the split."""
+        ...
+
+
+class ThresholdRouter:
+    """The paper's length rule: uncached length above ``threshold_tokens`` goes to PrfaaS.
+
+    The uncached length is judged against the home PD cluster's own prefix cache (the
+    paper's bandwidth-scarce rule): if ``input - cached_in_pd <= t`` the local PD prefill
+    instances serve it, otherwise the PrfaaS cluster with the longest cached prefix (ties:
+    the first) does. Without a PrfaaS cluster every request stays local.
+    """
+
+    name = "prfaas-threshold"
+
+    def __init__(self, threshold_tokens: float = 19_400) -> None:
+        if threshold_tokens < 0:
+            raise ValueError("threshold_tokens must be >= 0")
+        self.threshold_tokens = float(threshold_tokens)
+
+    def route(self, req: "Request", view: "Simulator") -> RouteDecision:
+        home = view.home_cluster(req)
+        prfaas = view.prfaas_clusters
+        if not prfaas:
+            return RouteDecision(prefill_cluster=home)
+        local_len = req.input_tokens - view.cached_tokens(home, req)
+        if local_len <= self.threshold_tokens and view.clusters[home].has_prefill_capacity:
+            return RouteDecision(prefill_cluster=home)
+        best = max(prfaas, key=lambda c: (view.cached_tokens(c, req), -c))
+        return RouteDecision(prefill_cluster=best)

@@ -1,0 +1,557 @@
+"""The simulator: builds clusters and links from a scenario and moves requests through them.
+
+Life of a request: arrival -> routing decision -> (optional cross-cluster prefix pull) ->
+prefill queue -> batched prefill (KV streamed layer by layer to the decode side while it
+runs) -> KV transfer end -> decode admission (KV memory, max batch) -> decode -> finish.
+Every request ends completed or rejected; parts that fail hand their requests back to be
+re-routed, so nothing is lost.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable, Sequence
+
+import numpy as np
+import simpy
+
+import prfaas_gym.perf as _perf
+from prfaas_gym.sim.cluster import PD, Cluster
+from prfaas_gym.sim.job import Job
+from prfaas_gym.sim.kernel import PRIO_ARRIVAL, PRIO_CONTROL, PRIO_ENVIRONMENT, schedule
+from prfaas_gym.sim.link import Link, per_flow_cap_bytes_s
+from prfaas_gym.sim.router import Provisioner, RouteDecision, Router, ThresholdRouter
+from prfaas_gym.workload import build_workload
+from prfaas_gym.workload.request import BLOCK_TOKENS, Request
+
+# named random sub-streams: np.random.SeedSequence(seed, spawn_key=(k,))
+STREAM_WORKLOAD = 0
+STREAM_HOME = 1
+STREAM_BANDWIDTH = 2
+STREAM_POLICY = 3
+
+MAX_RETRIES = 3
+
+
+class SimulationError(RuntimeError):
+    """The simulation reached a state it cannot leave (a bug or an impossible scenario)."""
+
+
+def rng_stream(seed: int, stream: int) -> np.random.Generator:
+    """The named random sub-stream ``stream`` of ``seed``."""
+    return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(stream,)))
+
+
+class Simulator:
+    """A discrete-event simulation of one scenario under one router (and provisioner).
+
+    Args:
+        scenario: a loaded ``Scenario``.
+        router: per-request policy; defaults to the scenario's ``router`` block, else the
+            paper's threshold rule. Ignored when ``external_routing`` is set.
+        provisioner: long-timescale policy (``None``: static split).
+        seed: random seed (default: the scenario's).
+        data_dir: where trace paths in the scenario are resolved.
+        requests: use these requests instead of building the scenario's workload.
+        n_requests, rate_rps, duration_s: workload overrides (exactly ``n_requests`` enter).
+        external_routing: do not call a router; ``next_decision()`` returns each arriving
+            request and ``apply()`` routes it (the Gymnasium envs drive the simulator so).
+    """
+
+    def __init__(
+        self,
+        scenario,
+        router: Router | None = None,
+        provisioner: Provisioner | None = None,
+        *,
+        seed: int | None = None,
+        data_dir=None,
+        requests: Sequence[Request] | None = None,
+        n_requests: int | None = None,
+        rate_rps: float | None = None,
+        duration_s: float | None = None,
+        external_routing: bool = False,
+    ) -> None:
+        self.scenario = scenario
+        self.seed = scenario.seed if seed is None else int(seed)
+        self.model = scenario.model
+        self.env = simpy.Environment()
+        self.external_routing = external_routing
+        self.fallback_router: Router = ThresholdRouter(scenario.default_threshold_tokens)
+        self.router: Router = router if router is not None else self.fallback_router
+        self.provisioner = provisioner
+        self.policy_rng = rng_stream(self.seed, STREAM_POLICY)
+
+        if requests is None:
+            requests = build_workload(
+                scenario.workload,
+                rng=rng_stream(self.seed, STREAM_WORKLOAD),
+                data_dir=data_dir,
+                n_requests=n_requests if n_requests is not None else scenario.requests,
+                rate_rps=rate_rps,
+                duration_s=duration_s if duration_s is not None else scenario.duration_s,
+                source=scenario.source,
+            )
+        self.requests: list[Request] = list(requests)
+
+        self.clusters: list[Cluster] = []
+        for i, spec in enumerate(scenario.clusters):
+            stm = _perf.build_step_time_model(spec.step_time, self.model, spec.hardware, spec.gpus_per_instance)
+            self.clusters.append(Cluster(self, i, spec, stm))
+        self.cluster_by_name = {c.name: c.index for c in self.clusters}
+        self.prfaas_clusters = [c.index for c in self.clusters if c.is_prfaas]
+        self.pd_clusters = [c.index for c in self.clusters if c.kind == PD]
+
+        self.links: list[Link] = []
+        self._link_between: dict[tuple[str, str], Link] = {}
+        for spec in scenario.links:
+            cap = per_flow_cap_bytes_s(
+                spec.tcp_connections, spec.per_connection_bytes_s, spec.rtt_s, spec.loss
+            )
+            link = Link(self.env, spec.name, spec.a, spec.b, spec.bandwidth_bytes_s, spec.rtt_s, cap, self._on_flow_done)
+            self.links.append(link)
+            self._link_between[(spec.a, spec.b)] = link
+            self._link_between[(spec.b, spec.a)] = link
+
+        # home PD cluster of each request (where its user traffic lands and decode runs)
+        weights = np.array([self.clusters[c].spec.traffic_weight for c in self.pd_clusters], dtype=float)
+        if len(self.pd_clusters) == 1:
+            self._home = np.zeros(len(self.requests), dtype=np.int64) + self.pd_clusters[0]
+        else:
+            pick = rng_stream(self.seed, STREAM_HOME).choice(
+                len(self.pd_clusters), size=len(self.requests), p=weights / weights.sum()
+            )
+            self._home = np.asarray(self.pd_clusters, dtype=np.int64)[pick]
+
+        self._next_arrival = 0
+        self.completed = 0
+        self.rejected = 0
+        self.in_flight = 0
+        self.events_processed = 0
+        self._pending: Request | None = None
+        self.kv_bytes_per_token = self.model.kv_bytes_per_token
+        self.state_bytes = self.model.state_bytes_per_request
+        self.num_layers = max(self.model.num_layers, 1)
+        self.prefill_counts_log: list[tuple[float, int, int]] = []  # (time, cluster, prefill instances)
+
+        if self.requests:
+            schedule(self.env, self.requests[0].arrival_s, PRIO_ARRIVAL, self._on_arrival)
+        self._schedule_environment(scenario)
+        if provisioner is not None:
+            schedule(self.env, provisioner.interval_s, PRIO_CONTROL, self._on_provision_tick)
+        self._log_prefill_counts()
+
+    # ================================================================== queries for policies
+    @property
+    def now_s(self) -> float:
+        """Simulated time in seconds."""
+        return self.env.now
+
+    @property
+    def done(self) -> bool:
+        """All requests have arrived and ended (completed or rejected)."""
+        return self._next_arrival >= len(self.requests) and self.in_flight == 0
+
+    def home_cluster(self, req: Request) -> int:
+        """Index of the PD cluster where ``req``'s traffic lands and decodes by default."""
+        return int(self._home[req.rid])
+
+    def cached_tokens(self, cluster: int, req: Request) -> int:
+        """Tokens of ``req``'s prompt that cluster ``cluster`` holds as a usable cached prefix."""
+        cache = self.clusters[cluster].cache
+        if cache is None or not req.hash_ids:
+            return 0
+        blocks = cache.match_blocks(req.hash_ids)
+        return min(blocks * BLOCK_TOKENS, req.input_tokens - 1)
+
+    def link_between(self, a: int, b: int) -> Link | None:
+        """The inter-DC link joining clusters ``a`` and ``b`` (``None`` inside one datacenter)."""
+        da, db = self.clusters[a].datacenter, self.clusters[b].datacenter
+        if da == db:
+            return None
+        link = self._link_between.get((da, db))
+        if link is None:
+            raise SimulationError(f"no link between datacenters {da!r} and {db!r}")
+        return link
+
+    def kv_transfer_bytes(self, req: Request, decode_cluster: int) -> float:
+        """Bytes shipped to the decode cluster: the KV it lacks plus the fixed linear state."""
+        missing = req.input_tokens - self.cached_tokens(decode_cluster, req)
+        return self.kv_bytes_per_token * missing + self.state_bytes
+
+    def predicted_ttft_s(self, req: Request, cluster: int, pull_from: int | None = None) -> float:
+        """Queueing + prefill of the uncached part (+ a prefix pull) if ``req`` went to ``cluster``."""
+        c = self.clusters[cluster]
+        cached = self.cached_tokens(cluster, req)
+        pull_s = 0.0
+        if pull_from is not None and pull_from != cluster:
+            other = self.cached_tokens(pull_from, req)
+            if other > cached:
+                pull_s = self._pull_time_estimate_s(other - cached, pull_from, cluster)
+                cached = other
+        new = req.input_tokens - cached
+        return c.min_prefill_wait_s() + pull_s + c.stm.prefill_s([(new, cached)])
+
+    def _pull_time_estimate_s(self, tokens: int, src: int, dst: int) -> float:
+        nbytes = self.kv_bytes_per_token * tokens + self.state_bytes
+        link = self.link_between(src, dst)
+        if link is None:
+            return nbytes / self._rdma_bytes_s(self.clusters[dst]) + self.scenario.intra_dc_latency_s
+        rate = link.per_flow_rate_if_added()
+        return (nbytes / rate if rate > 0 else math.inf) + link.rtt_s
+
+    # ================================================================== control inputs
+    def set_prefill_count(self, cluster: int, n_prefill: int) -> None:
+        """Ask PD cluster ``cluster`` to run ``n_prefill`` prefill instances (at least one of each role)."""
+        c = self.clusters[cluster]
+        n = len(c.instances)
+        c.set_prefill_count(max(1, min(int(n_prefill), n - 1)))
+        self._log_prefill_counts()
+
+    # ================================================================== running
+    def run(self, progress: Callable[[int, int], None] | None = None) -> dict:
+        """Run to completion with the router; return the summary. ``progress(ended, total)``."""
+        if self.external_routing:
+            raise SimulationError("external_routing is set: drive with next_decision()/apply()")
+        env = self.env
+        queue = env._queue
+        step = env.step
+        n = 0
+        while not self.done:
+            if not queue:
+                self._stuck()
+            step()
+            n += 1
+            if progress is not None and not n & 0x3FFF:
+                progress(self.completed + self.rejected, len(self.requests))
+        self.events_processed += n
+        if progress is not None:
+            progress(self.completed + self.rejected, len(self.requests))
+        return self.summary()
+
+    def run_until(self, time_s: float) -> Request | None:
+        """Process events up to ``time_s`` (or until a request awaits an external decision)."""
+        env = self.env
+        queue = env._queue
+        while not self.done and self._pending is None:
+            if not queue:
+                self._stuck()
+            if queue[0][0] > time_s:
+                env._now = max(env._now, time_s)
+                return None
+            env.step()
+            self.events_processed += 1
+        if self._pending is None and env._now < time_s and self.done:
+            env._now = time_s
+        return self._pending
+
+    def next_decision(self, until_s: float = math.inf) -> Request | None:
+        """Run until a request needs routing (external mode); ``None`` when done or at ``until_s``."""
+        return self.run_until(until_s)
+
+    @property
+    def pending_request(self) -> Request | None:
+        """The request awaiting an external routing decision, if any."""
+        return self._pending
+
+    def apply(self, decision: RouteDecision) -> None:
+        """Route the pending request (external mode)."""
+        req = self._pending
+        if req is None:
+            raise SimulationError("no request is waiting for a decision")
+        self._pending = None
+        self._dispatch(req, decision)
+
+    def summary(self) -> dict:
+        """The run's summary metrics (see ``prfaas_gym.metrics.summarize``)."""
+        from prfaas_gym.metrics.summary import summarize
+
+        return summarize(self)
+
+    def _stuck(self) -> None:
+        raise SimulationError(
+            f"no events left at t={self.env.now:.3f}s with {self.in_flight} requests in flight "
+            "(is there any decode capacity?)"
+        )
+
+    # ================================================================== arrivals and routing
+    def _on_arrival(self, event) -> None:
+        i = self._next_arrival
+        req = self.requests[i]
+        self._next_arrival = i + 1
+        self.in_flight += 1
+        if i + 1 < len(self.requests):
+            nxt = self.requests[i + 1].arrival_s
+            schedule(self.env, nxt - self.env.now, PRIO_ARRIVAL, self._on_arrival)
+        if self.external_routing:
+            self._pending = req
+        else:
+            self._dispatch(req, self.router.route(req, self))
+
+    def valid_decision(self, req: Request, d: RouteDecision) -> bool:
+        """Whether ``d`` names an existing cluster/instance that accepts prefill now."""
+        if d.reject:
+            return True
+        if not 0 <= d.prefill_cluster < len(self.clusters):
+            return False
+        c = self.clusters[d.prefill_cluster]
+        if d.prefill_instance is not None:
+            if not 0 <= d.prefill_instance < len(c.instances):
+                return False
+            if not c.instances[d.prefill_instance].accepts_prefill:
+                return False
+        elif not c.has_prefill_capacity:
+            return False
+        if d.decode_cluster is not None and (
+            not 0 <= d.decode_cluster < len(self.clusters) or self.clusters[d.decode_cluster].kind != PD
+        ):
+            return False
+        if d.pull_from is not None and not 0 <= d.pull_from < len(self.clusters):
+            return False
+        return True
+
+    def _dispatch(self, req: Request, d: RouteDecision) -> None:
+        if not self.valid_decision(req, d):
+            # documented fallback: the paper's threshold rule
+            d = self.fallback_router.route(req, self)
+            if not self.valid_decision(req, d):
+                self._reject(req, "no_prefill_capacity")
+                return
+        if d.reject:
+            self._reject(req, "policy")
+            return
+        pc = self.clusters[d.prefill_cluster]
+        inst = pc.instances[d.prefill_instance] if d.prefill_instance is not None else pc.pick_prefill_instance()
+        if inst is None:
+            self._reject(req, "no_prefill_capacity")
+            return
+        if len(inst.queue) >= pc.max_queue_requests:
+            self._reject(req, "queue_full")
+            return
+        dc_index = d.decode_cluster if d.decode_cluster is not None else self.home_cluster(req)
+        dc = self.clusters[dc_index]
+        mem = self.model.kv_bytes(req.input_tokens + req.output_tokens)
+        if mem > dc.decode_mem_capacity_bytes:
+            self._reject(req, "too_long")
+            return
+
+        job = Job(req)
+        job.prefill_cluster = pc
+        job.decode_cluster = dc
+        job.mem_bytes = mem
+        cached = self.cached_tokens(pc.index, req)
+        pulled = 0
+        if d.pull_from is not None and d.pull_from != pc.index:
+            other = self.cached_tokens(d.pull_from, req)
+            if other > cached:
+                pulled = other - cached
+                cached = other
+        job.cached_tokens = cached
+        job.cached_blocks = cached // BLOCK_TOKENS
+        job.new_tokens = req.input_tokens - cached
+        job.prefill_estimate_s = pc.stm.prefill_s([(job.new_tokens, cached)])
+        req.route = pc.name
+        req.prefill_cluster = pc.name
+        req.decode_cluster = dc.name
+        req.cached_tokens = cached
+        req.pulled_tokens = pulled
+        if pc.cache is not None and req.hash_ids:
+            pc.cache.touch(req.hash_ids, job.cached_blocks)
+            if pc.cache.lookups_tokens >= 0:
+                pc.cache.lookups_tokens += req.input_tokens
+                pc.cache.hits_tokens += cached
+        if pc.index != dc.index:
+            job.link = self.link_between(pc.index, dc.index)
+        job.transfer_bytes = (
+            self.kv_transfer_bytes(req, dc.index) if job.link is not None
+            else self.kv_bytes_per_token * req.input_tokens + self.state_bytes
+        )
+        req.kv_bytes = job.transfer_bytes
+        if pulled:
+            self._start_pull(job, d.pull_from, inst)
+        else:
+            inst.enqueue(job)
+
+    def _reject(self, req: Request, reason: str) -> None:
+        req.rejected = True
+        req.reject_reason = reason
+        self.rejected += 1
+        self.in_flight -= 1
+
+    # ================================================================== prefix pulls
+    def _start_pull(self, job: Job, src: int, inst) -> None:
+        nbytes = self.kv_bytes_per_token * job.req.pulled_tokens + self.state_bytes
+        link = self.link_between(src, job.prefill_cluster.index)
+        job.prefill_inst = inst
+        if link is None:
+            delay = nbytes / self._rdma_bytes_s(job.prefill_cluster) + self.scenario.intra_dc_latency_s
+            schedule(self.env, delay, PRIO_ENVIRONMENT - 1, self._on_pull_done, (job, job.epoch))
+        else:
+            link.start_flow(nbytes, ("pull", job, job.epoch))
+
+    def _on_pull_done(self, event) -> None:
+        job, epoch = event._value
+        self._pull_arrived(job, epoch)
+
+    def _pull_arrived(self, job: Job, epoch: int) -> None:
+        if epoch != job.epoch:
+            return
+        inst = job.prefill_inst
+        if inst is None or not inst.accepts_prefill:
+            inst = job.prefill_cluster.pick_prefill_instance()
+            if inst is None:
+                self._reroute(job)
+                return
+        inst.enqueue(job)
+
+    # ================================================================== prefill and KV transfer
+    def _rdma_bytes_s(self, cluster: Cluster) -> float:
+        hw = cluster.spec.hardware
+        nodes = max(1, math.ceil(cluster.gpus_per_instance / hw.gpus_per_node))
+        return hw.rdma_bandwidth_bytes_s * nodes
+
+    def _on_prefill_start(self, job: Job, now: float, duration: float) -> None:
+        req = job.req
+        req.prefill_start_s = now
+        job.flow_done = False
+        job.prefill_done = False
+        if job.link is not None:
+            # layer-wise pipelining: the KV stream starts with the prefill
+            job.link.start_flow(job.transfer_bytes, ("kv", job, job.epoch))
+
+    def _on_prefill_done(self, job: Job) -> None:
+        req = job.req
+        now = self.env.now
+        req.prefill_end_s = now
+        job.prefill_done = True
+        pc = job.prefill_cluster
+        if pc.cache is not None and req.hash_ids:
+            pc.cache.insert(req.hash_ids, req.input_tokens // BLOCK_TOKENS)
+        layer_bytes = job.transfer_bytes / self.num_layers
+        if job.link is None:
+            rdma = self._rdma_bytes_s(pc)
+            # the last layer's KV leaves after prefill; the rest overlapped it
+            delay = max(layer_bytes / rdma, req.prefill_start_s + job.transfer_bytes / rdma - now)
+            schedule(self.env, delay + self.scenario.intra_dc_latency_s, PRIO_ENVIRONMENT - 1,
+                     self._on_transfer_event, (job, job.epoch))
+        elif job.flow_done:
+            self._finish_cross_dc_transfer(job)
+
+    def _finish_cross_dc_transfer(self, job: Job) -> None:
+        link = job.link
+        rate = link.flow_cap_bytes_s if link.active_flows == 0 else max(link._rate, 1e-9)
+        tail = job.transfer_bytes / self.num_layers / rate if rate > 0 else 0.0
+        schedule(self.env, tail + link.rtt_s / 2, PRIO_ENVIRONMENT - 1, self._on_transfer_event, (job, job.epoch))
+
+    def _on_flow_done(self, token) -> None:
+        kind, job, epoch = token
+        if epoch != job.epoch:
+            return
+        if kind == "pull":
+            self._pull_arrived(job, epoch)
+            return
+        job.flow_done = True
+        if job.prefill_done:
+            self._finish_cross_dc_transfer(job)
+
+    def _on_transfer_event(self, event) -> None:
+        job, epoch = event._value
+        if epoch != job.epoch:
+            return
+        req = job.req
+        req.transfer_end_s = self.env.now
+        dc = job.decode_cluster
+        if dc.cache is not None and req.hash_ids:
+            dc.cache.insert(req.hash_ids, req.input_tokens // BLOCK_TOKENS)
+        if job.decode_steps == 0:
+            req.decode_start_s = req.finish_s = self.env.now
+            self._complete(job)
+            return
+        dc.enqueue_decode(job)
+
+    # ================================================================== decode
+    def _on_decode_start(self, job: Job) -> None:
+        job.req.decode_start_s = self.env.now
+
+    def _on_decode_done(self, job: Job) -> None:
+        job.req.finish_s = self.env.now
+        self._complete(job)
+
+    def _complete(self, job: Job) -> None:
+        self.completed += 1
+        self.in_flight -= 1
+
+    # ================================================================== faults and environment
+    def _reroute(self, job: Job) -> None:
+        req = job.req
+        job.epoch += 1
+        req.retries += 1
+        if req.retries > MAX_RETRIES:
+            self._reject(req, "fault")
+            return
+        req.prefill_start_s = req.prefill_end_s = req.transfer_end_s = req.decode_start_s = math.nan
+        self._dispatch(req, self.fallback_router.route(req, self))
+
+    def fail_instance(self, cluster: int, index: int) -> None:
+        """Fail an instance now; its requests are re-routed (prefill restarts)."""
+        for job in self.clusters[cluster].fail_instance(index):
+            self._reroute(job)
+        self._log_prefill_counts()
+
+    def recover_instance(self, cluster: int, index: int) -> None:
+        """Recover a failed instance."""
+        self.clusters[cluster].recover_instance(index)
+        self._log_prefill_counts()
+
+    def _schedule_environment(self, scenario) -> None:
+        for link, spec in zip(self.links, scenario.links):
+            for t_s, bytes_s in spec.bandwidth_schedule:
+                schedule(self.env, t_s, PRIO_ENVIRONMENT, self._on_bandwidth_point, (link, bytes_s))
+            if spec.fluctuation is not None:
+                rng = rng_stream(self.seed, STREAM_BANDWIDTH + 16 * (1 + self.links.index(link)))
+                schedule(self.env, 0.0, PRIO_ENVIRONMENT, self._on_fluctuation_tick, (link, spec.fluctuation, rng))
+        for fault in scenario.faults:
+            schedule(self.env, fault.at_s, PRIO_ENVIRONMENT, self._on_fault, (fault, True))
+            if fault.duration_s is not None:
+                schedule(self.env, fault.at_s + fault.duration_s, PRIO_ENVIRONMENT, self._on_fault, (fault, False))
+
+    def _on_bandwidth_point(self, event) -> None:
+        link, bytes_s = event._value
+        link.set_available(bytes_s)
+
+    def _on_fluctuation_tick(self, event) -> None:
+        link, fl, rng = event._value
+        if self.done:
+            return
+        # log-normal jitter around nominal, with occasional deep dips
+        level = float(np.exp(rng.normal(0.0, fl.sigma))) if fl.sigma > 0 else 1.0
+        if fl.dip_probability > 0 and rng.random() < fl.dip_probability:
+            level = fl.dip_fraction
+        link.set_available(link.nominal_bytes_s * min(level, fl.max_fraction))
+        schedule(self.env, fl.interval_s, PRIO_ENVIRONMENT, self._on_fluctuation_tick, event._value)
+
+    def _on_fault(self, event) -> None:
+        fault, start = event._value
+        if fault.link is not None:
+            link = self.links[[l.name for l in self.links].index(fault.link)]
+            link.set_up(not start)
+            return
+        c = self.cluster_by_name[fault.cluster]
+        if start:
+            self.fail_instance(c, fault.instance)
+        else:
+            self.recover_instance(c, fault.instance)
+
+    def _on_provision_tick(self, event) -> None:
+        if self.done:
+            return
+        targets = self.provisioner.provision(self)
+        if targets:
+            for cluster, n in sorted(targets.items()):
+                self.set_prefill_count(cluster, n)
+        schedule(self.env, self.provisioner.interval_s, PRIO_CONTROL, self._on_provision_tick)
+
+    def _log_prefill_counts(self) -> None:
+        now = self.env.now
+        for c in self.pd_clusters:
+            self.prefill_counts_log.append((now, c, self.clusters[c].prefill_count()))
