@@ -1,0 +1,301 @@
+"""Roofline step-time model: FLOPs and bytes per layer kind, plus calibrated GPU efficiency terms.
+
+The equations are in docs/step_time_model.md. In short, one step is the sum over operators of a
+soft roofline ``((F / (P*eta_c*s(M)))**p + (B / (W*eta_m))**p)**(1/p)`` for GEMMs,
+``max(F / (P*eta_a), B / (W*eta_m))`` for attention kernels, activation traffic of the
+element-wise operators, tensor/expert-parallel collectives over NVLink, and fixed per-step and
+per-layer overheads. Every term is per GPU; an instance of ``g`` GPUs shards weights, heads,
+FFN width and experts ``g`` ways.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from prfaas_gym.profiles import HardwareProfile, ModelProfile, StepEfficiency
+from prfaas_gym.profiles.model import AttentionSpec, LayerGroup
+
+GEMM_SOFTMAX_P = 2.0
+"""Exponent of the soft maximum between the compute and memory time of one GEMM (p -> inf is
+the hard roofline; 2 matches the ridge region of the aiconfigurator H100 GEMM table)."""
+
+ACT_BYTES = 2.0
+"""Activation precision (bf16) for activation traffic."""
+
+LINEAR_CHUNK = 64
+"""Chunk length of chunked linear-attention (KDA/GDN) prefill kernels."""
+
+
+@dataclass(frozen=True, slots=True)
+class Work:
+    """Total FLOPs and HBM bytes of one step, per GPU (for ceilings and reports)."""
+
+    flops: float
+    bytes: float
+
+
+@dataclass(frozen=True, slots=True)
+class _Gemm:
+    """A weight GEMM ``[M, k] x [k, n]`` repeated ``count`` times per step (per GPU shard)."""
+
+    k: float
+    n: float
+    count: float
+    weight_bytes: float  # bytes per weight element
+    rows: str = "tokens"  # "tokens" | "tokens+cached" (MLA up-projection in prefill)
+
+
+def _window_pairs(n: int, c: int, w: int) -> float:
+    """Sum over the ``n`` new query positions of the attended keys, with window ``w``."""
+    # position i (1..n) attends min(w, c + i) keys
+    full_until = max(0, min(n, w - c))  # positions where c + i <= w
+    pairs = full_until * c + full_until * (full_until + 1) / 2.0
+    return pairs + (n - full_until) * w
+
+
+class RooflineModel:
+    """Roofline step-time model of one instance (``gpus`` GPUs, TP for attention/dense, EP for experts).
+
+    Args:
+        model: architecture.
+        hardware: GPU profile (its ``efficiency`` terms are used unless ``efficiency`` is given).
+        gpus: GPUs per instance.
+        efficiency: override of the efficiency terms (calibration uses this).
+    """
+
+    def __init__(self, model: ModelProfile, hardware: HardwareProfile, gpus: int = 1,
+                 efficiency: StepEfficiency | None = None) -> None:
+        if gpus < 1:
+            raise ValueError(f"gpus_per_instance: must be >= 1, got {gpus}")
+        self.model = model
+        self.hardware = hardware
+        self.gpus = gpus
+        self.eff = efficiency or hardware.efficiency
+        e = self.eff
+        self._p_gemm = hardware.peak_flops_for(model.weight_bytes_per_param) * e.compute_efficiency
+        self._p_attn = hardware.peak_bf16_flops_s * e.attention_efficiency
+        self._bw = hardware.hbm_bandwidth_bytes_s * e.memory_efficiency
+        self._link = hardware.nvlink_bandwidth_bytes_s * e.comm_efficiency
+        self._build()
+        self._prefill_cached = functools.lru_cache(maxsize=1 << 16)(self._prefill)
+        self._gemm_s = functools.lru_cache(maxsize=1 << 14)(self._gemm_time)
+        self._decode_cached = functools.lru_cache(maxsize=1 << 16)(self._decode)
+
+    def prefill_s(self, seqs: Sequence[tuple[int, int]]) -> float:
+        """Seconds for one batched prefill step over ``(new_tokens, cached_tokens)`` pairs (memoised)."""
+        key = seqs if type(seqs) is tuple else tuple(map(tuple, seqs))
+        try:
+            return self._prefill_cached(key)
+        except TypeError:  # inner lists
+            return self._prefill_cached(tuple(map(tuple, seqs)))
+
+    def decode_s(self, batch: int, context_tokens: int) -> float:
+        """Seconds for one decode step of ``batch`` sequences with ``context_tokens`` KV in total (memoised)."""
+        return self._decode_cached(batch, context_tokens)
+
+    # ------------------------------------------------------------------ structure
+    def _build(self) -> None:
+        m, g = self.model, self.gpus
+        h = m.hidden_size
+        wb = m.weight_bytes_per_param
+        dense: list[_Gemm] = []
+        self._moe: list[tuple[float, float, float, float, float]] = []  # count, E/gpu, k, fe, E
+        self._elementwise_per_token = 0.0
+        for grp in m.layers:
+            a, f, c = grp.attention, grp.ffn, grp.count
+            dense.extend(self._attn_gemms(a, h, c, wb, g))
+            if f.kind == "dense":
+                dense.append(_Gemm(h, (f.matrices - 1) * f.intermediate_size / g, c, wb))
+                dense.append(_Gemm(f.intermediate_size / g, h, c, wb))
+                f_act = f.intermediate_size / g
+            else:
+                dense.append(_Gemm(h, f.num_experts, c, wb))  # router (replicated)
+                if f.shared_experts:
+                    fs = f.shared_experts * f.expert_intermediate_size / g
+                    dense.append(_Gemm(h, (f.matrices - 1) * fs, c, wb))
+                    dense.append(_Gemm(fs, h, c, wb))
+                self._moe.append((c, f.num_experts / g, f.active_experts, f.expert_intermediate_size * f.matrices,
+                                  float(f.num_experts)))
+                f_act = (f.active_experts + f.shared_experts) * f.expert_intermediate_size / g
+            q_dim, kv_dim = self._qkv_dims(a)
+            # norms + residual adds (20h), rotary on q/k (4(q+kv)), gated activation (6f); bytes/token
+            self._elementwise_per_token += c * (20.0 * h / 1.0 + 4.0 * (q_dim + kv_dim) / g + 6.0 * f_act)
+        self._dense = tuple(dense)
+        self._lm_head = _Gemm(h, m.vocab_size / g, 1, wb)
+        self._layers = m.num_layers
+
+    @staticmethod
+    def _qkv_dims(a: AttentionSpec) -> tuple[float, float]:
+        if a.kind == "mla":
+            return a.num_heads * a.qk_head_dim, a.qk_rope_head_dim + a.kv_lora_rank
+        if a.kind == "linear":
+            return a.num_heads * a.head_dim, a.num_heads * (a.head_dim + a.v_head_dim)
+        return a.num_heads * a.head_dim, 2 * a.num_kv_heads * a.head_dim
+
+    @staticmethod
+    def _attn_gemms(a: AttentionSpec, h: int, c: int, wb: float, g: int) -> list[_Gemm]:
+        if a.kind in ("mha", "gqa", "swa"):
+            qkv = (a.num_heads + 2 * a.num_kv_heads) * a.head_dim
+            return [_Gemm(h, qkv / g, c, wb), _Gemm(a.num_heads * a.head_dim / g, h, c, wb)]
+        if a.kind == "mla":
+            out = []
+            if a.q_lora_rank:
+                out += [_Gemm(h, a.q_lora_rank, c, wb), _Gemm(a.q_lora_rank, a.num_heads * a.qk_head_dim / g, c, wb)]
+            else:
+                out.append(_Gemm(h, a.num_heads * a.qk_head_dim / g, c, wb))
+            out.append(_Gemm(h, a.kv_lora_rank + a.qk_rope_head_dim, c, wb))
+            out.append(_Gemm(a.kv_lora_rank, a.num_heads * (a.qk_nope_head_dim + a.v_head_dim) / g, c, wb,
+                             rows="tokens+cached"))
+            out.append(_Gemm(a.num_heads * a.v_head_dim / g, h, c, wb))
+            return out
+        # linear attention: q, k, v, output gate, low-rank decay gate, output projection
+        n, hd, vd = a.num_heads, a.head_dim, a.v_head_dim
+        return [_Gemm(h, n * (2 * hd + 2 * vd) / g, c, wb), _Gemm(h, hd + n, c, wb),
+                _Gemm(hd, n * hd / g, c, wb), _Gemm(n * vd / g, h, c, wb)]
+
+    # ------------------------------------------------------------------ primitives
+    def _gemm_time(self, m_rows: float, k: float, n: float, wb: float) -> float:
+        """Seconds for one ``[m_rows, k] x [k, n]`` GEMM on one GPU."""
+        if m_rows <= 0:
+            return 0.0
+        e = self.eff
+        flops = 2.0 * m_rows * k * n
+        small_m = m_rows / (m_rows + e.gemm_m_half)
+        tc = flops / (self._p_gemm * small_m)
+        tm = (m_rows * (k + n) * ACT_BYTES + k * n * wb) / self._bw
+        p = GEMM_SOFTMAX_P
+        return (tc**p + tm**p) ** (1.0 / p)
+
+    def _dense_time(self, tokens: float, rows_cached: float) -> float:
+        t = 0.0
+        for gm in self._dense:
+            rows = tokens + rows_cached if gm.rows == "tokens+cached" else tokens
+            t += gm.count * self._gemm_s(rows, gm.k, gm.n, gm.weight_bytes)
+        return t
+
+    def _moe_time(self, tokens: float) -> float:
+        t = 0.0
+        wb = self.model.weight_bytes_per_param
+        h = self.model.hidden_size
+        for count, e_local, k, fe_total, e_all in self._moe:
+            assignments = tokens * k / self.gpus  # (token, expert) pairs landing on this GPU
+            touched = e_local * (1.0 - (1.0 - k / e_all) ** tokens) if tokens > 0 else 0.0
+            if touched <= 0:
+                continue
+            rows = assignments / touched
+            # fe_total = matrices * width; gate/up as one [h, (m-1)*w] GEMM and down [w, h]
+            width = fe_total / 3.0
+            per = self._gemm_s(rows, h, fe_total - width, wb) + self._gemm_s(rows, width, h, wb)
+            t += count * touched * per
+        return t
+
+    def _comm_time(self, tokens: float) -> float:
+        g = self.gpus
+        if g <= 1 or tokens <= 0:
+            return 0.0
+        msg = tokens * self.model.hidden_size * ACT_BYTES
+        allreduce = self.eff.comm_latency_s + 2.0 * (g - 1) / g * msg / self._link
+        return 2.0 * self._layers * allreduce
+
+    def _attention_time(self, grp: LayerGroup, seqs: Sequence[tuple[int, int]], decode: bool) -> tuple[float, float, float]:
+        """(seconds, flops, bytes) of the attention core of one layer of ``grp`` over ``seqs``."""
+        a = grp.attention
+        g = self.gpus
+        kvb = self.model.kv_elem_bytes
+        heads = a.num_heads / g
+        if a.kind == "linear":
+            n_tok = sum(n for n, _ in seqs)
+            state = a.state_bytes(kvb, self.model.state_elem_bytes) / g
+            per_tok = heads * (4.0 * a.head_dim * a.v_head_dim + (0 if decode else 2.0 * LINEAR_CHUNK * (a.head_dim + a.v_head_dim)))
+            flops = n_tok * per_tok
+            byt = len(seqs) * 2.0 * state + n_tok * heads * (2 * a.head_dim + 2 * a.v_head_dim) * ACT_BYTES
+        else:
+            pairs = 0.0
+            kv_read = 0.0
+            new = 0.0
+            for n, c in seqs:
+                if a.kind == "swa":
+                    pairs += _window_pairs(n, c, a.window_tokens)
+                    kv_read += min(c, a.window_tokens)
+                else:
+                    pairs += n * c + n * (n + 1) / 2.0
+                    kv_read += c
+                new += n
+            if a.kind == "mla":
+                if decode:  # weight-absorbed: scores and values in the latent space
+                    flops = pairs * heads * 2.0 * (2 * a.kv_lora_rank + a.qk_rope_head_dim)
+                else:
+                    flops = pairs * heads * 2.0 * (a.qk_head_dim + a.v_head_dim)
+                kv_tok = (a.kv_lora_rank + a.qk_rope_head_dim) * kvb
+            else:
+                flops = pairs * heads * 2.0 * (a.head_dim + a.v_head_dim)
+                kv_tok = 2.0 * a.num_kv_heads / g * a.head_dim * kvb
+            byt = (kv_read + new) * kv_tok + new * 2.0 * heads * a.qk_head_dim * ACT_BYTES
+        return max(flops / self._p_attn, byt / self._bw), flops, byt
+
+    # ------------------------------------------------------------------ steps
+    def _prefill(self, seqs: tuple[tuple[int, int], ...]) -> float:
+        seqs = tuple((int(n), int(c)) for n, c in seqs if n > 0)
+        if not seqs:
+            return 0.0
+        e = self.eff
+        tokens = float(sum(n for n, _ in seqs))
+        cached = float(sum(c for _, c in seqs))
+        t = e.step_overhead_s + self._layers * e.layer_overhead_s
+        t += self._dense_time(tokens, cached) + self._moe_time(tokens)
+        t += self._gemm_s(float(len(seqs)), self._lm_head.k, self._lm_head.n, self._lm_head.weight_bytes)
+        for grp in self.model.layers:
+            t += grp.count * self._attention_time(grp, seqs, decode=False)[0]
+        t += e.elementwise_factor * tokens * self._elementwise_per_token / self._bw
+        t += self._comm_time(tokens)
+        return t
+
+    def _decode(self, batch: int, context_tokens: int) -> float:
+        if batch <= 0:
+            return 0.0
+        e = self.eff
+        b = int(batch)
+        per_seq, rem = divmod(int(context_tokens), b)
+        seqs = [(1, per_seq + 1)] * rem + [(1, per_seq)] * (b - rem)
+        t = e.step_overhead_s + self._layers * e.decode_layer_overhead_s
+        t += self._dense_time(float(b), 0.0) + self._moe_time(float(b))
+        t += self._gemm_s(float(b), self._lm_head.k, self._lm_head.n, self._lm_head.weight_bytes)
+        for grp in self.model.layers:
+            t += grp.count * self._attention_time(grp, seqs, decode=True)[0]
+        t += e.elementwise_factor * b * self._elementwise_per_token / self._bw
+        t += self._comm_time(float(b))
+        return t
+
+    # ------------------------------------------------------------------ reporting
+    def work(self, seqs: Sequence[tuple[int, int]] | None = None, *, batch: int = 0,
+             context_tokens: int = 0) -> Work:
+        """Ideal FLOPs and HBM bytes per GPU of a prefill (``seqs``) or decode step (no efficiencies)."""
+        m = self.model
+        if seqs is not None:
+            seqs = [(int(n), int(c)) for n, c in seqs if n > 0]
+            tokens, cached, lm_rows, decode = float(sum(n for n, _ in seqs)), float(sum(c for _, c in seqs)), float(len(seqs)), False
+        else:
+            b = int(batch)
+            per, rem = divmod(int(context_tokens), max(b, 1))
+            seqs = [(1, per + 1)] * rem + [(1, per)] * (b - rem)
+            tokens, cached, lm_rows, decode = float(b), 0.0, float(b), True
+        flops = byt = 0.0
+        for gm in self._dense:
+            rows = tokens + cached if gm.rows == "tokens+cached" else tokens
+            flops += gm.count * 2 * rows * gm.k * gm.n
+            byt += gm.count * (gm.k * gm.n * gm.weight_bytes + rows * (gm.k + gm.n) * ACT_BYTES)
+        for count, e_local, k, fe_total, e_all in self._moe:
+            touched = e_local * (1.0 - (1.0 - k / e_all) ** tokens)
+            flops += count * 2 * tokens * k / self.gpus * m.hidden_size * fe_total
+            byt += count * touched * m.hidden_size * fe_total * m.weight_bytes_per_param
+        lm = self._lm_head
+        flops += 2 * lm_rows * lm.k * lm.n
+        byt += lm.k * lm.n * lm.weight_bytes
+        for grp in m.layers:
+            _, f, b_ = self._attention_time(grp, seqs, decode)
+            flops += grp.count * f
+            byt += grp.count * b_
+        return Work(flops=flops, bytes=byt)
