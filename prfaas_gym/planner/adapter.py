@@ -7,16 +7,17 @@ Mapping from the scenario (``prfaas_gym.scenario.Scenario``) to the analytical m
   request, no cached prefix; lengths rounded to whole tokens), ``S_kv(l)`` = ``model.kv_bytes(l)``.
 * ``B_out`` = total bandwidth of the link between the two clusters' datacenters (the
   per-connection ceiling caps one flow, not the link); unlimited when they share a datacenter.
-* ``BS_max`` = the PD cluster's ``decode_max_batch``; ``T_decode`` = the scenario's TPOT SLO
-  (``decode="slo"``, the paper's convention) or the step-time model's decode step at
-  ``BS_max`` and the mean context (``decode="step_time"``), whichever is asked for.
+* ``BS_max`` = the PD cluster's ``decode_max_batch``; ``T_decode`` = the PD step-time model's
+  decode step at ``BS_max`` and the mean context (``decode="step_time"``, the default: what
+  the simulator will do), or the scenario's TPOT SLO taken as the step time
+  (``decode="slo"``: the paper's convention when the SLO is what limits the batch).
 * Lengths: a synthetic log-normal input-length spec without prefixes becomes deterministic
   quantile samples (``lognormal_lengths``); any other workload is drawn once with the
   scenario seed (a dedicated sub-stream) and, when requests carry prefix hash ids, reduced to
   post-prefix-match lengths against an unbounded cache of all earlier requests (an upper
   bound on reuse), then binned by ``empirical_lengths``.
 * Deployment (unless given): no PrfaaS cluster -> ``homogeneous``; a PrfaaS cluster and a PD
-  cluster starting with no prefill instances, or a router named ``naive...``/``all_prfaas``
+  cluster starting with no prefill instances, or a router named ``naive-heterogeneous``/``all_prfaas``
   -> ``naive_heterogeneous``; otherwise ``prfaas_pd``.
 """
 
@@ -37,6 +38,7 @@ PLANNER_STREAM = 7_700
 """``spawn_key`` of the RNG sub-stream used to draw planner length samples."""
 
 NAIVE_ROUTERS = ("naive", "naive_heterogeneous", "all_prfaas", "always_prfaas")
+"""Router names (``-`` read as ``_``) that mark the naive heterogeneous deployment."""
 
 StepTimeFactory = Callable[[Any, Any], Any]
 """``(scenario, cluster) -> step-time model`` with ``prefill_s`` and ``decode_s``."""
@@ -67,7 +69,7 @@ def infer_deployment(scenario: Any) -> str:
     if prfaas is None:
         return "homogeneous"
     router = str((scenario.router or {}).get("policy", (scenario.router or {}).get("name", "")))
-    if pd.prefill_instances == 0 or router.lower() in NAIVE_ROUTERS:
+    if pd.prefill_instances == 0 or router.lower().replace("-", "_") in NAIVE_ROUTERS:
         return "naive_heterogeneous"
     return "prfaas_pd"
 
@@ -129,7 +131,7 @@ def planner_inputs_from_scenario(
     *,
     n_samples: int = 4096,
     data_dir: Path | str | None = None,
-    decode: str = "slo",
+    decode: str = "step_time",
     step_time_factory: StepTimeFactory | None = None,
 ) -> PlannerInputs:
     """``PlannerInputs`` for a loaded scenario (mapping in the module docstring)."""
@@ -175,7 +177,7 @@ def plan_scenario(
     thresholds: np.ndarray | None = None,
     n_samples: int = 4096,
     data_dir: Path | str | None = None,
-    decode: str = "slo",
+    decode: str = "step_time",
     step_time_factory: StepTimeFactory | None = None,
 ) -> Plan:
     """Plan a loaded scenario's deployment (``deployment=None``: ``infer_deployment``)."""

@@ -23,8 +23,8 @@ def add_plan_parser(subparsers: "argparse._SubParsersAction[argparse.ArgumentPar
                    help="deployment to plan (default: inferred from the scenario)")
     p.add_argument("--convention", choices=CONVENTIONS, default="representative",
                    help="prefill cost at the conditional mean length (paper) or its exact expectation")
-    p.add_argument("--decode", choices=("slo", "step_time"), default="slo",
-                   help="T_decode from the TPOT SLO (paper) or from the step-time model")
+    p.add_argument("--decode", choices=("step_time", "slo"), default="step_time",
+                   help="T_decode from the PD step-time model at BS_max (default) or the TPOT SLO")
     p.add_argument("--data-dir", default=None, help="base directory of trace files")
     p.set_defaults(func=run_plan)
     return p

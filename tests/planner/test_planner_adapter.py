@@ -83,3 +83,34 @@ def test_uncached_lengths():
     assert list(uncached_lengths([512], [(1,)])) == [512]
     assert list(uncached_lengths([512, 512], [(1,), (1,)])) == [512, 1]
     assert np.all(uncached_lengths([10, 20], [None, None]) == [10, 20])
+
+
+def kind_factory(scenario, c):
+    """Stand-in step-time models keyed by cluster kind: the paper's H200 and H20 curves."""
+    return FakeStm(h200_prefill_s if c.kind == "prefill_only" else h20_prefill_s)
+
+
+@pytest.mark.parametrize(
+    "name,deployment,n_p,n_d",
+    [("paper/prfaas_pd", "prfaas_pd", 3, 5), ("paper/homogeneous", "homogeneous", 9, 3),
+     ("paper/naive_heterogeneous", "naive_heterogeneous", 0, 8)],
+)
+def test_paper_scenarios_with_stand_in_step_times(name, deployment, n_p, n_d):
+    scenario_mod = pytest.importorskip("prfaas_gym.scenario")
+    sc = scenario_mod.load_scenario(name)
+    plan = plan_scenario(sc, step_time_factory=kind_factory)
+    assert (plan.deployment, plan.n_p, plan.n_d) == (deployment, n_p, n_d)
+    if deployment == "prfaas_pd":
+        # the scenario's model KV differs slightly from PAPER.md's 174 MiB + 17.2 kB/token
+        assert abs(plan.threshold_tokens - 19298) < 1000
+
+
+def test_paper_scenario_with_real_step_time_models():
+    scenario_mod = pytest.importorskip("prfaas_gym.scenario")
+    perf = pytest.importorskip("prfaas_gym.perf")
+    if not hasattr(perf, "build_step_time_model"):
+        pytest.skip("prfaas_gym.perf.build_step_time_model not available yet")
+    plans = {n: plan_scenario(scenario_mod.load_scenario(f"paper/{n}"))
+             for n in ("prfaas_pd", "homogeneous", "naive_heterogeneous")}
+    assert plans["prfaas_pd"].throughput_rps > plans["naive_heterogeneous"].throughput_rps
+    assert plans["prfaas_pd"].throughput_rps > 1.3 * plans["homogeneous"].throughput_rps
