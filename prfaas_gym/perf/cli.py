@@ -1,0 +1,126 @@
+"""``prfaas-gym perf predict|calibrate`` subcommands (wired by the top-level CLI).
+
+Bad input prints one line ``file:line: message`` to stderr and exits with code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import yaml
+
+from prfaas_gym.profiles import ModelProfile, ProfileError, UnknownProfileError, get_hardware, get_model
+from prfaas_gym.profiles.loader import hardware_to_dict
+
+from .base import PerfInputError
+from .calibrate import calibrate, phase_errors, predict_ms
+from .cases import StepCase, read_cases
+
+
+def add_perf_parser(subparsers: Any) -> None:
+    """Register ``perf predict`` and ``perf calibrate`` on an argparse subparsers object."""
+    perf = subparsers.add_parser("perf", help="step-time model: predict and calibrate")
+    sub = perf.add_subparsers(dest="perf_command", required=True)
+
+    p = sub.add_parser("predict", help="predict step times for cases in a CSV (adds an `ms` column)")
+    p.add_argument("--hardware", required=True, help="hardware profile name or YAML path")
+    p.add_argument("--cases", required=True, help="CSV with model,phase,batch,tokens,context[,gpus]")
+    p.add_argument("--model", default=None, help="model profile for every row (overrides the model column)")
+    p.add_argument("--gpus", type=int, default=None, help="GPUs per instance when the CSV has no gpus column")
+    p.set_defaults(func=run_predict)
+
+    c = sub.add_parser("calibrate", help="fit the GPU's efficiency terms to measured step times")
+    c.add_argument("--hardware", required=True, help="hardware profile name or YAML path (starting point)")
+    c.add_argument("--measurements", required=True, help="CSV with model,phase,batch,tokens,context,ms_median")
+    c.add_argument("--model", default=None, help="model profile for every row")
+    c.add_argument("--out", default=None, help="write the calibrated hardware profile YAML here")
+    c.set_defaults(func=run_calibrate)
+
+
+def _model_lookup(source: str, cases: list[StepCase]) -> Callable[[str], ModelProfile]:
+    cache: dict[str, ModelProfile] = {}
+    for case in cases:
+        if case.model not in cache:
+            try:
+                cache[case.model] = get_model(case.model)
+            except (UnknownProfileError, ProfileError) as exc:
+                raise PerfInputError(f"{source}:{case.line}: {exc}") from None
+    return cache.__getitem__
+
+
+def _hardware(name: str) -> Any:
+    try:
+        return get_hardware(name)
+    except (UnknownProfileError, ProfileError) as exc:
+        raise PerfInputError(f"--hardware:0: {exc}") from None
+
+
+def _with_gpus(cases: list[StepCase], gpus: int | None) -> list[StepCase]:
+    if gpus is None:
+        return cases
+    if gpus < 1:
+        raise PerfInputError(f"--gpus:0: must be >= 1, got {gpus}")
+    import dataclasses
+    return [dataclasses.replace(c, gpus=gpus) if "gpus" not in c.row else c for c in cases]
+
+
+def run_predict(args: argparse.Namespace) -> int:
+    """``perf predict``: write the input rows with an ``ms`` column to stdout."""
+    try:
+        hw = _hardware(args.hardware)
+        cases = _with_gpus(read_cases(args.cases, model=args.model), getattr(args, "gpus", None))
+        pred = predict_ms(cases, _model_lookup(args.cases, cases), hw)
+    except PerfInputError as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
+    fields = list(cases[0].row.keys()) + ["ms"]
+    w = csv.DictWriter(sys.stdout, fieldnames=fields, lineterminator="\n")
+    w.writeheader()
+    for case, ms in zip(cases, pred):
+        w.writerow({**case.row, "ms": f"{ms:.4f}"})
+    return 0
+
+
+def run_calibrate(args: argparse.Namespace) -> int:
+    """``perf calibrate``: fit, print per-phase MAPE and max error, optionally write the profile."""
+    try:
+        hw = _hardware(args.hardware)
+        cases = read_cases(args.measurements, model=args.model, need_measured=True)
+        model_of = _model_lookup(args.measurements, cases)
+        before = phase_errors(cases, predict_ms(cases, model_of, hw))
+        result = calibrate(cases, model_of, hw)
+    except PerfInputError as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
+    print(f"calibrated {hw.name} on {len(cases)} measurements from {args.measurements}")
+    print(f"{'phase':<8} {'n':>3} {'MAPE before':>12} {'MAPE after':>11} {'max after':>10}")
+    for b, a in zip(before, result.errors):
+        print(f"{a.phase:<8} {a.n:>3} {b.mape_pct:>11.2f}% {a.mape_pct:>10.2f}% {a.max_abs_pct:>9.2f}%")
+    print("efficiency:")
+    for k, v in result.efficiency.as_dict().items():
+        print(f"  {k}: {v:.6g}")
+    if args.out:
+        import dataclasses
+        d = hardware_to_dict(dataclasses.replace(hw, efficiency=result.efficiency))
+        d["efficiency"] = {k: float(f"{v:.6g}") for k, v in d["efficiency"].items()}
+        with open(args.out, "w") as fh:
+            fh.write(f"# Calibrated by `prfaas-gym perf calibrate` on {args.measurements}\n")
+            yaml.safe_dump(d, fh, sort_keys=False)
+        print(f"wrote {args.out}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Stand-alone entry point: ``python -m prfaas_gym.perf.cli perf predict ...``."""
+    parser = argparse.ArgumentParser(prog="prfaas-gym")
+    add_perf_parser(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
