@@ -106,17 +106,22 @@ def _synthetic(f: Fields, rng: np.random.Generator, data_dir: Path | None, n: in
     return Columns(arrival, s.input_tokens, outputs, s.hash_ids, s.session_id)
 
 
-def _trace(reader: Callable[[Fields, Path], Columns], default_jitter: str | float):
+def _trace(reader: Callable[[Fields], Callable[[Path], Columns]], default_jitter: str | float):
+    """A trace-replay builder; ``reader(f)`` checks its own options and returns ``path -> Columns``."""
+
     def build(f: Fields, rng: np.random.Generator, data_dir: Path | None, n: int | None,
               rate: float | None, duration: float | None) -> Columns:
+        # check the whole spec before touching any file
         path_str = f.string("path", required=True)
         assert path_str is not None
-        path = resolve_data_path(path_str, data_dir, "workload.path", f.source)
         jitter = _jitter(f, default_jitter)
         time_scale = f.number("time_scale", 1.0, min=0.0, strict_min=True)
         repeat = f.boolean("repeat", True)
         out_spec = f.sub("output_tokens") if f.has("output_tokens") else None
-        cols = replay.sort_stable(reader(f, path))
+        read = reader(f)
+        f.done()
+        path = resolve_data_path(path_str, data_dir, "workload.path", f.source)
+        cols = replay.sort_stable(read(path))
         if jitter == "auto":
             jitter = replay.auto_slot(cols.arrival_s)
         jitter_rng, out_rng = rng.spawn(2)
@@ -142,21 +147,21 @@ def _jitter(f: Fields, default: str | float) -> str | float:
     return float(value)
 
 
-def _read_mooncake(f: Fields, path: Path) -> Columns:
-    return read_mooncake(path)
+def _mooncake_reader(f: Fields) -> Callable[[Path], Columns]:
+    return read_mooncake
 
 
-def _read_azure(f: Fields, path: Path) -> Columns:
-    return read_azure(path)
+def _azure_reader(f: Fields) -> Callable[[Path], Columns]:
+    return read_azure
 
 
-def _read_csv(f: Fields, path: Path) -> Columns:
+def _csv_reader(f: Fields) -> Callable[[Path], Columns]:
     cols = f.sub("columns")
     names = {k: cols.string(k) for k in ("arrival", "input", "output")}
     cols.done()
     unit = f.choice("time_unit", tuple(TIME_UNITS), default="s")
-    return read_generic_csv(path, arrival=names["arrival"], input=names["input"], output=names["output"],
-                            time_unit=unit)
+    return lambda path: read_generic_csv(path, arrival=names["arrival"], input=names["input"],
+                                         output=names["output"], time_unit=unit)
 
 
 def _servegen(f: Fields, rng: np.random.Generator, data_dir: Path | None, n: int | None,
@@ -168,9 +173,9 @@ def _servegen(f: Fields, rng: np.random.Generator, data_dir: Path | None, n: int
 
 _BUILDERS: dict[str, Callable[..., Columns]] = {
     "synthetic": _synthetic,
-    "mooncake": _trace(_read_mooncake, "auto"),
-    "azure": _trace(_read_azure, 0.0),
-    "csv": _trace(_read_csv, 0.0),
+    "mooncake": _trace(_mooncake_reader, "auto"),
+    "azure": _trace(_azure_reader, 0.0),
+    "csv": _trace(_csv_reader, 0.0),
     "servegen": _servegen,
 }
 

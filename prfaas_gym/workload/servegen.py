@@ -109,6 +109,7 @@ def build_servegen(f: Fields, rng: np.random.Generator, data_dir: Path | None, n
     assert prefix is not None
     start_s = f.number("start_s", 0.0, min=0.0)
     assert start_s is not None
+    f.done()
     trace = resolve_data_path(prefix + "-trace.csv", data_dir, "workload.path", f.source)
     dataset = resolve_data_path(prefix + "-dataset.json", data_dir, "workload.path", f.source)
     if n is None and duration is None:
@@ -173,7 +174,6 @@ def build_servegen(f: Fields, rng: np.random.Generator, data_dir: Path | None, n
         if out is None:
             raise WorkloadError(f"{dataset}: window {start:g} has no output_tokens PMF")
         outs[rows] = len_rng.choice(out[0], size=rows.size, p=out[1])
-    f.done()
     return Columns(arrival, np.maximum(np.rint(ins), 1).astype(np.int64),
                    np.maximum(np.rint(outs), 1).astype(np.int64))
 
