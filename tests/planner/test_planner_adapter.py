@@ -114,3 +114,16 @@ def test_paper_scenario_with_real_step_time_models():
              for n in ("prfaas_pd", "homogeneous", "naive_heterogeneous")}
     assert plans["prfaas_pd"].throughput_rps > plans["naive_heterogeneous"].throughput_rps
     assert plans["prfaas_pd"].throughput_rps > 1.3 * plans["homogeneous"].throughput_rps
+
+
+def test_drawn_workload_path_is_deterministic():
+    """A non-log-normal workload is drawn once with the scenario seed (same plan every time)."""
+    scenario_mod = pytest.importorskip("prfaas_gym.scenario")
+    wl = {"kind": "synthetic", "requests": 500, "arrival": {"process": "poisson", "rate_rps": 1.0},
+          "input_tokens": {"dist": "uniform", "low": 1000, "high": 60000},
+          "output_tokens": {"dist": "uniform", "low": 100, "high": 2000}}
+    sc = scenario_mod.load_scenario("paper/prfaas_pd", overrides={"workload": wl})
+    a = plan_scenario(sc, step_time_factory=kind_factory, n_samples=512)
+    b = plan_scenario(sc, step_time_factory=kind_factory, n_samples=512)
+    assert a == b
+    assert 0 < a.offload_fraction < 1
