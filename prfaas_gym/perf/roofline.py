@@ -167,7 +167,17 @@ class RooflineModel:
         tc = flops / (self._p_gemm * small_m)
         tm = (m_rows * (k + n) * ACT_BYTES + k * n * wb) / self._bw
         p = GEMM_SOFTMAX_P
-        return (tc**p + tm**p) ** (1.0 / p)
+        return (tc**p + tm**p) ** (1.0 / p) + e.gemm_latency_s
+
+    def gemm_s(self, m_rows: float, k: float, n: float, weight_bytes: float | None = None) -> float:
+        """Seconds for one ``[m_rows, k] x [k, n]`` GEMM on one GPU of this instance (memoised)."""
+        wb = self.model.weight_bytes_per_param if weight_bytes is None else weight_bytes
+        return self._gemm_s(float(m_rows), float(k), float(n), float(wb))
+
+    def attention_s(self, seqs: Sequence[tuple[int, int]], *, decode: bool = False) -> float:
+        """Seconds of the attention cores alone (all layers) for ``(new, cached)`` sequences."""
+        seqs = [(int(n), int(c)) for n, c in seqs]
+        return sum(g.count * self._attention_time(g, seqs, decode)[0] for g in self.model.layers)
 
     def _dense_time(self, tokens: float, rows_cached: float) -> float:
         t = 0.0

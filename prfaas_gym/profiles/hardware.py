@@ -18,6 +18,7 @@ class StepEfficiency:
         attention_efficiency: fraction of peak FLOP/s reached by flash-attention kernels.
         memory_efficiency: fraction of HBM bandwidth reached by streaming reads/writes.
         gemm_m_half: GEMM rows at which the small-M utilisation factor M/(M+m_half) is 1/2.
+        gemm_latency_s: fixed time of one GEMM kernel (launch + tail), added to its roofline.
         elementwise_factor: multiplier on the counted activation traffic of norms, rotary,
             activation functions and residual adds (1.0 = one unfused read+write each).
         step_overhead_s: fixed cost of one forward pass (launch, sampling, sync).
@@ -31,6 +32,7 @@ class StepEfficiency:
     attention_efficiency: float = 0.55
     memory_efficiency: float = 0.85
     gemm_m_half: float = 16.0
+    gemm_latency_s: float = 0.0
     elementwise_factor: float = 1.0
     step_overhead_s: float = 1.0e-3
     layer_overhead_s: float = 5.0e-5
