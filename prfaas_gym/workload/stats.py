@@ -22,7 +22,9 @@ def workload_stats(reqs: Sequence[Request]) -> dict[str, Any]:
     n = len(reqs)
     out: dict[str, Any] = {"count": n}
     if n == 0:
-        return out | {"duration_s": 0.0, "rate_rps": math.nan}
+        out |= {"duration_s": 0.0, "rate_rps": math.nan}
+        out |= {f"{k}_{s}": math.nan for k in ("input", "output") for s in ("mean", "p50", "p90", "p99")}
+        return out | {"sessions": 0, "block_reuse": math.nan}
     t = np.fromiter((r.arrival_s for r in reqs), dtype=np.float64, count=n)
     span = float(t.max() - t.min())
     out["duration_s"] = span

@@ -165,3 +165,17 @@ def test_empirical_from_trace_column(fixtures) -> None:
 def test_no_prefix_means_no_hash_ids() -> None:
     reqs = _synth(n=10)
     assert all(r.hash_ids is None and r.session_id == -1 for r in reqs)
+
+
+def test_stats_keys_and_values() -> None:
+    from prfaas_gym.workload import workload_stats
+
+    reqs = _synth({"process": "uniform", "rate_rps": 2.0}, n=5, input_tokens={"dist": "constant", "value": 7})
+    s = workload_stats(reqs)
+    assert s["count"] == 5 and s["rate_rps"] == pytest.approx(2.0) and s["duration_s"] == pytest.approx(2.0)
+    assert s["input_mean"] == s["input_p50"] == s["input_p90"] == s["input_p99"] == 7.0
+    assert set(workload_stats([])) == set(s)
+
+
+def test_empty_workload_when_duration_is_tiny() -> None:
+    assert _synth(n=None, duration_s=1e-6) == []  # type: ignore[arg-type]
