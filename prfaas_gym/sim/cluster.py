@@ -7,6 +7,7 @@ through drain -> switch delay -> new role.
 
 from __future__ import annotations
 
+import heapq
 from collections import deque
 from typing import TYPE_CHECKING
 
@@ -60,6 +61,10 @@ class Cluster:
             )
         self.decode_queue: deque[Job] = deque()
         self._decode_cursor = 0
+        # lazy min-heap of (predicted free time, index, version) over prefill instances
+        self._prefill_heap: list[tuple[float, int, int]] = []
+        for inst in self.instances:
+            self.prefill_key_changed(inst)
         self.role_switches = 0
 
     def __repr__(self) -> str:
@@ -91,15 +96,30 @@ class Cluster:
         return sum(1 for i in self.instances if i.state != FAILED and i.target_role == PREFILL)
 
     def pick_prefill_instance(self) -> Instance | None:
-        """The prefill instance with the lowest predicted wait (ties: lowest index)."""
-        now = self.sim.env.now
-        best, best_wait = None, 0.0
-        for inst in self.instances:
-            if inst.role == PREFILL and inst.state == UP:
-                wait = inst.predicted_wait_s(now)
-                if best is None or wait < best_wait:
-                    best, best_wait = inst, wait
-        return best
+        """The prefill instance predicted to be free first (ties: lowest index).
+
+        O(log n): a lazy heap keyed by ``busy_until + queued work`` (an idle instance's key
+        lies in the past, so it wins), refreshed whenever an instance's queue changes.
+        """
+        heap = self._prefill_heap
+        instances = self.instances
+        while heap:
+            _, idx, version = heap[0]
+            inst = instances[idx]
+            if version == inst.heap_version and inst.role == PREFILL and inst.state == UP:
+                return inst
+            heapq.heappop(heap)
+        return None
+
+    def prefill_key_changed(self, inst: Instance) -> None:
+        """Re-key ``inst`` in the prefill heap (call after its queue or busy time changes)."""
+        inst.heap_version += 1
+        heap = self._prefill_heap
+        if inst.role == PREFILL and inst.state == UP:
+            heapq.heappush(heap, (inst.busy_until_s + inst.queued_work_s, inst.index, inst.heap_version))
+        if len(heap) > 4 * len(self.instances) + 64:  # drop stale entries now and then
+            self._prefill_heap = [e for e in heap if e[2] == self.instances[e[1]].heap_version]
+            heapq.heapify(self._prefill_heap)
 
     def min_prefill_wait_s(self) -> float:
         """Predicted queueing delay at the best prefill instance (inf if none)."""
@@ -181,6 +201,7 @@ class Cluster:
         inst.state = UP
         inst.steps_done = 0.0
         inst.last_update_s = self.sim.env.now
+        self.prefill_key_changed(inst)
         if inst.role == DECODE:
             self._admit_waiting()
 
@@ -201,5 +222,6 @@ class Cluster:
         inst.state = UP
         inst.last_update_s = self.sim.env.now
         inst.steps_done = 0.0
+        self.prefill_key_changed(inst)
         if inst.role == DECODE:
             self._admit_waiting()

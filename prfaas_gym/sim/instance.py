@@ -45,6 +45,7 @@ class Instance:
         self.queued_tokens = 0
         self.queued_work_s = 0.0  # predicted prefill time of the queue
         self.busy_s = 0.0  # time spent computing (utilisation)
+        self.heap_version = 0  # see Cluster.prefill_key_changed
         # decode side
         self.mem_capacity_bytes = cluster.decode_mem_capacity_bytes
         self.mem_used_bytes = 0.0
@@ -79,6 +80,8 @@ class Instance:
         self.queued_work_s += job.prefill_estimate_s
         if not self.batch:
             self._start_batch()
+        else:
+            self.cluster.prefill_key_changed(self)
 
     def _start_batch(self) -> None:
         cluster = self.cluster
@@ -100,6 +103,7 @@ class Instance:
         now = sim.env.now
         self.busy_until_s = now + duration
         self.busy_s += duration
+        self.cluster.prefill_key_changed(self)
         for job in batch:
             sim._on_prefill_start(job, now, duration)
         schedule(sim.env, duration, PRIO_COMPLETION, self._on_batch_done, self.epoch)

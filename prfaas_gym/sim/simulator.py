@@ -330,7 +330,7 @@ class Simulator:
             return
         dc_index = d.decode_cluster if d.decode_cluster is not None else self.home_cluster(req)
         dc = self.clusters[dc_index]
-        mem = self.model.kv_bytes(req.input_tokens + req.output_tokens)
+        mem = self.kv_bytes_per_token * (req.input_tokens + req.output_tokens) + self.state_bytes
         if mem > dc.decode_mem_capacity_bytes:
             self._reject(req, "too_long")
             return
@@ -357,9 +357,8 @@ class Simulator:
         req.pulled_tokens = pulled
         if pc.cache is not None and req.hash_ids:
             pc.cache.touch(req.hash_ids, job.cached_blocks)
-            if pc.cache.lookups_tokens >= 0:
-                pc.cache.lookups_tokens += req.input_tokens
-                pc.cache.hits_tokens += cached
+            pc.cache.lookups_tokens += req.input_tokens
+            pc.cache.hits_tokens += cached
         if pc.index != dc.index:
             job.link = self.link_between(pc.index, dc.index)
         job.transfer_bytes = (

@@ -1,0 +1,73 @@
+"""The ``prfaas-gym`` command line.
+
+Each subcommand lives beside the code it drives and registers itself through an
+``add_*_parser(subparsers)`` function; this module only assembles them and turns user
+errors (bad scenario, trace, profile, argument) into one line on stderr and exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Sequence
+
+USER_ERRORS: tuple[type[BaseException], ...] = (ValueError, FileNotFoundError, KeyError)
+
+
+def _add_subcommands(sub) -> None:
+    from prfaas_gym.commands.simulate import add_simulate_parser
+    from prfaas_gym.perf.cli import add_perf_parser
+    from prfaas_gym.planner.cli import add_plan_parser
+
+    add_simulate_parser(sub)
+    add_plan_parser(sub)
+    add_perf_parser(sub)
+    for module, fn in (
+        ("prfaas_gym.planner.capacity_cli", "add_capacity_parser"),
+        ("prfaas_gym.policies.cli", "add_compare_parser"),
+        ("prfaas_gym.policies.cli", "add_sweep_parser"),
+        ("prfaas_gym.env.cli", "add_envs_parser"),
+        ("prfaas_gym.export.cli", "add_export_parser"),
+    ):
+        try:
+            mod = __import__(module, fromlist=[fn])
+        except ModuleNotFoundError as exc:
+            if exc.name and exc.name.startswith("prfaas_gym"):
+                continue  # that part of the package is not present in this build
+            raise
+        if hasattr(mod, fn):
+            getattr(mod, fn)(sub)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The top-level parser with every available subcommand."""
+    parser = argparse.ArgumentParser(
+        prog="prfaas-gym",
+        description="Simulate, plan and train scheduling policies for cross-datacenter "
+        "prefill/decode-disaggregated LLM serving (PrfaaS).",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    _add_subcommands(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``prfaas-gym`` console script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except USER_ERRORS as exc:
+        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if isinstance(exc, KeyError):
+            msg = f"unknown name {msg}"
+        print(f"prfaas-gym: error: {msg}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("prfaas-gym: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""CLI subcommands that do not belong to one library module (``simulate``)."""

@@ -1,0 +1,80 @@
+"""Helpers shared by CLI subcommands: data directory, JSON output, progress bars, tables."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+from pathlib import Path
+from typing import Any, Callable
+
+DATA_DIR_ENV = "PRFAAS_DATA_DIR"
+
+
+def add_data_dir_argument(p) -> None:
+    """``--data-dir``: where scenario trace paths are resolved (default: $PRFAAS_DATA_DIR)."""
+    p.add_argument("--data-dir", default=None,
+                   help=f"directory trace paths are relative to (default: ${DATA_DIR_ENV})")
+
+
+def resolve_data_dir(arg: str | None) -> Path | None:
+    """The data directory from the flag, else the environment variable, else ``None``."""
+    value = arg or os.environ.get(DATA_DIR_ENV)
+    if not value:
+        return None
+    path = Path(value)
+    if not path.is_dir():
+        raise FileNotFoundError(f"data directory {value}: no such directory")
+    return path
+
+
+def jsonable(value: Any) -> Any:
+    """NaN/inf become null so the output is strict JSON; numpy scalars become Python numbers."""
+    if isinstance(value, dict):
+        return {k: jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def dump_json(obj: Any) -> str:
+    """Deterministic strict JSON (insertion order kept; floats as repr)."""
+    return json.dumps(jsonable(obj), allow_nan=False)
+
+
+def progress_bar(total: int, desc: str) -> tuple[Callable[[int, int], None] | None, Callable[[], None]]:
+    """A tqdm progress callback on an interactive stderr, else ``None``; plus a closer."""
+    if not sys.stderr.isatty():
+        return None, lambda: None
+    from tqdm import tqdm
+
+    bar = tqdm(total=total, desc=desc, unit="req", file=sys.stderr, leave=False)
+
+    def update(done: int, _total: int) -> None:
+        bar.update(done - bar.n)
+
+    return update, bar.close
+
+
+def format_table(rows: list[tuple[str, str]], title: str | None = None) -> str:
+    """Two aligned columns under an optional title."""
+    width = max((len(k) for k, _ in rows), default=0)
+    lines = [title, "-" * len(title)] if title else []
+    lines += [f"{k.ljust(width)}  {v}" for k, v in rows]
+    return "\n".join(lines)
+
+
+def fmt(value: Any) -> str:
+    """Human formatting of one metric value."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    if isinstance(value, float):
+        if value == 0 or 1e-3 <= abs(value) < 1e6:
+            return f"{value:,.4g}" if abs(value) < 1000 else f"{value:,.1f}"
+        return f"{value:.3e}"
+    return str(value)
