@@ -437,10 +437,14 @@ class Simulator:
             self._finish_cross_dc_transfer(job)
 
     def _finish_cross_dc_transfer(self, job: Job) -> None:
+        # all bytes are through; but with layer-wise pipelining the last layer's KV exists
+        # only at prefill end, so the transfer ends no earlier than prefill end + its share
         link = job.link
-        rate = link.flow_cap_bytes_s if link.active_flows == 0 else max(link._rate, 1e-9)
+        rate = link.per_flow_rate_if_added()
         tail = job.transfer_bytes / self.num_layers / rate if rate > 0 else 0.0
-        schedule(self.env, tail + link.rtt_s / 2, PRIO_ENVIRONMENT - 1, self._on_transfer_event, (job, job.epoch))
+        wait = job.req.prefill_end_s + tail - self.env.now
+        schedule(self.env, max(wait, 0.0) + link.rtt_s / 2, PRIO_ENVIRONMENT - 1,
+                 self._on_transfer_event, (job, job.epoch))
 
     def _on_flow_done(self, token) -> None:
         kind, job, epoch = token

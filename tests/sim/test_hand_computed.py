@@ -1,0 +1,172 @@
+"""One request at a time through idle clusters: every timestamp computed by hand."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from prfaas_gym.sim import RouteDecision, Simulator, ThresholdRouter
+from prfaas_gym.workload import Request
+
+
+PREFILL_C0, PREFILL_C1, STEP_S = 0.01, 1e-4, 0.02
+KV_PER_TOKEN = 131072.0  # llama3-8b, bf16
+LAYERS = 32
+RDMA = 3200e9 / 8  # h100-sxm profile: 8 x 400 Gbps NICs per node
+
+
+def prefill_s(new: int) -> float:
+    return PREFILL_C0 + PREFILL_C1 * new
+
+
+def test_one_request_idle_pd_cluster(make_scenario, tiny):
+    sc = make_scenario([tiny.pd_cluster()])
+    req = Request(0, 1.0, 1000, 11)
+    sim = Simulator(sc, requests=[req])
+    sim.run()
+    assert req.prefill_start_s == pytest.approx(1.0)
+    assert req.prefill_end_s == pytest.approx(1.0 + prefill_s(1000))
+    assert req.ttft_s == pytest.approx(prefill_s(1000))
+    # intra-DC: the KV streams over RDMA during prefill; the last layer leaves after it
+    nbytes = KV_PER_TOKEN * 1000
+    transfer = max(nbytes / LAYERS / RDMA, nbytes / RDMA - prefill_s(1000)) + sc.intra_dc_latency_s
+    assert req.transfer_end_s == pytest.approx(req.prefill_end_s + transfer)
+    # 10 decode steps (the first token came with prefill)
+    assert req.finish_s == pytest.approx(req.transfer_end_s + 10 * STEP_S)
+    assert req.tpot_s == pytest.approx((req.finish_s - req.prefill_end_s) / 10)
+
+
+def test_one_request_cross_dc_transfer(make_scenario, tiny):
+    # 8 Gbps = 1 GB/s; 1000 tokens x 131072 B = 131 MB -> 0.131 s, longer than the 0.11 s prefill
+    sc = make_scenario([tiny.prfaas_cluster(), tiny.pd_cluster()], [tiny.link()])
+    req = Request(0, 0.0, 1000, 2)
+    sim = Simulator(sc, router=ThresholdRouter(0), requests=[req])
+    sim.run()
+    assert req.prefill_cluster == "prfaas" and req.decode_cluster == "pd"
+    nbytes = KV_PER_TOKEN * 1000
+    rate = 1e9
+    fluid_end = nbytes / rate
+    assert fluid_end > prefill_s(1000)
+    # the stream started with prefill and outlasts it (prefill end + last layer < fluid end)
+    assert prefill_s(1000) + nbytes / LAYERS / rate < fluid_end
+    expected = fluid_end + 0.002 / 2
+    assert req.transfer_end_s == pytest.approx(expected)
+    assert req.finish_s == pytest.approx(expected + STEP_S)
+    assert sim.links[0].bytes_sent == pytest.approx(nbytes)
+
+
+def test_two_flows_share_a_link_fairly(make_scenario, tiny):
+    sc = make_scenario([tiny.prfaas_cluster(instances=2), tiny.pd_cluster()], [tiny.link()])
+    reqs = [Request(0, 0.0, 1000, 2), Request(1, 0.0, 1000, 2)]
+    sim = Simulator(sc, router=ThresholdRouter(0), requests=reqs)
+    sim.run()
+    nbytes = KV_PER_TOKEN * 1000
+    # both flows start together and each gets half of 1 GB/s
+    both_done = 2 * nbytes / 1e9
+    for r in reqs:
+        assert r.prefill_start_s == 0.0
+        assert r.transfer_end_s == pytest.approx(both_done + 0.001)
+
+
+def test_per_flow_cap_limits_a_lone_flow(make_scenario, tiny):
+    # 2 connections x 0.2 Gbps = 0.4 Gbps = 50 MB/s though the link has 1 GB/s
+    sc = make_scenario([tiny.prfaas_cluster(), tiny.pd_cluster()], [tiny.link(tcp_connections=2, per_connection_gbps=0.2)])
+    req = Request(0, 0.0, 1000, 2)
+    Simulator(sc, router=ThresholdRouter(0), requests=[req]).run()
+    nbytes = KV_PER_TOKEN * 1000
+    assert req.transfer_end_s == pytest.approx(nbytes / 50e6 + 0.001)
+
+
+def test_prefix_hit_shortens_prefill(make_scenario, tiny):
+    sc = make_scenario([tiny.pd_cluster(prefix_cache_gb=10)])
+    first = Request(0, 0.0, 2048, 2, hash_ids=(1, 2, 3, 4))
+    second = Request(1, 10.0, 2560, 2, hash_ids=(1, 2, 3, 4, 5))
+    Simulator(sc, requests=[first, second]).run()
+    assert first.cached_tokens == 0
+    assert second.cached_tokens == 2048
+    assert second.ttft_s == pytest.approx(prefill_s(2560 - 2048))
+    assert first.ttft_s == pytest.approx(prefill_s(2048))
+
+
+def test_full_hit_keeps_one_token_to_compute(make_scenario, tiny):
+    sc = make_scenario([tiny.pd_cluster(prefix_cache_gb=10)])
+    a = Request(0, 0.0, 1024, 2, hash_ids=(7, 8))
+    b = Request(1, 10.0, 1024, 2, hash_ids=(7, 8))
+    Simulator(sc, requests=[a, b]).run()
+    assert b.cached_tokens == 1023
+    assert b.ttft_s == pytest.approx(prefill_s(1))
+
+
+@pytest.mark.parametrize("model, expected_cached", [("kimi-linear-48b", 1024), ("llama3-8b", 1536)])
+def test_hybrid_hit_needs_exact_length_state(make_scenario, tiny, model, expected_cached):
+    # the first prompt has 2 full blocks + a partial third: its state snapshot sits at 1024
+    # tokens, so a hybrid model can reuse only 1024 of the 1536 matching block tokens
+    sc = make_scenario([tiny.pd_cluster(prefix_cache_gb=100, gpus_per_instance=2)], model=model)
+    a = Request(0, 0.0, 1400, 2, hash_ids=(1, 2, 3))
+    b = Request(1, 10.0, 2048, 2, hash_ids=(1, 2, 3, 4))
+    Simulator(sc, requests=[a, b]).run()
+    assert b.cached_tokens == expected_cached
+
+
+def test_lru_eviction_under_capacity(make_scenario, tiny):
+    # room for exactly 4 blocks of llama3-8b (512 x 131072 B = 67.1 MB each)
+    block = 512 * KV_PER_TOKEN
+    sc = make_scenario([tiny.pd_cluster(prefix_cache_gb=4 * block / 1e9)])
+    a = Request(0, 0.0, 1024, 2, hash_ids=(1, 2))
+    b = Request(1, 10.0, 1536, 2, hash_ids=(3, 4, 5))  # evicts block 1 (LRU)
+    c = Request(2, 20.0, 1024, 2, hash_ids=(1, 2))
+    sim = Simulator(sc, requests=[a, b, c])
+    sim.run()
+    assert c.cached_tokens == 0
+    assert sim.clusters[0].cache.used_bytes <= 4 * block + 1e-6
+
+
+def test_decode_time_does_not_depend_on_batch_events(make_scenario, tiny):
+    # two requests decoding together finish after exactly their own step counts
+    sc = make_scenario([tiny.pd_cluster()])
+    a = Request(0, 0.0, 100, 101)
+    b = Request(1, 0.5, 100, 51)
+    Simulator(sc, requests=[a, b]).run()
+    assert a.finish_s - a.decode_start_s == pytest.approx(100 * STEP_S)
+    assert b.finish_s - b.decode_start_s == pytest.approx(50 * STEP_S)
+
+
+def test_decode_memory_queues_when_full(make_scenario, tiny):
+    sc = make_scenario([tiny.pd_cluster(decode={"max_batch": 1})])
+    a = Request(0, 0.0, 100, 11)
+    b = Request(1, 0.0, 100, 11)
+    Simulator(sc, requests=[a, b]).run()
+    assert b.decode_start_s == pytest.approx(a.finish_s)
+
+
+def test_policy_reject_is_counted(make_scenario, tiny):
+    class RejectAll:
+        def route(self, req, view):
+            return RouteDecision(reject=True)
+
+    sc = make_scenario([tiny.pd_cluster()])
+    sim = Simulator(sc, router=RejectAll(), requests=[Request(0, 0.0, 10, 2)])
+    s = sim.run()
+    assert s["rejected"] == 1 and s["completed"] == 0
+    assert math.isnan(sim.requests[0].finish_s)
+
+
+def test_invalid_decision_falls_back_to_threshold_rule(make_scenario, tiny):
+    class Nonsense:
+        def route(self, req, view):
+            return RouteDecision(prefill_cluster=99)
+
+    sc = make_scenario([tiny.pd_cluster()])
+    s = Simulator(sc, router=Nonsense(), requests=[Request(0, 0.0, 10, 2)]).run()
+    assert s["completed"] == 1
+
+
+def test_fast_link_transfer_ends_after_last_layer(make_scenario, tiny):
+    # 800 Gbps = 100 GB/s: the stream keeps up with prefill; the last layer's KV (1/32 of
+    # 131 MB) leaves at prefill end and takes 41 us more
+    sc = make_scenario([tiny.prfaas_cluster(), tiny.pd_cluster()], [tiny.link(bandwidth_gbps=800, per_connection_gbps=1000)])
+    req = Request(0, 0.0, 1000, 2)
+    Simulator(sc, router=ThresholdRouter(0), requests=[req]).run()
+    nbytes = KV_PER_TOKEN * 1000
+    assert req.transfer_end_s == pytest.approx(prefill_s(1000) + nbytes / LAYERS / 100e9 + 0.001)
