@@ -170,3 +170,27 @@ def test_fast_link_transfer_ends_after_last_layer(make_scenario, tiny):
     Simulator(sc, router=ThresholdRouter(0), requests=[req]).run()
     nbytes = KV_PER_TOKEN * 1000
     assert req.transfer_end_s == pytest.approx(prefill_s(1000) + nbytes / LAYERS / 100e9 + 0.001)
+
+
+def test_decode_failure_reroutes_and_completes(make_scenario, tiny):
+    # the only decode instance fails mid-decode and recovers 1 s later: the request is
+    # prefilled again and decodes after recovery; nothing is lost
+    sc = make_scenario([tiny.pd_cluster()], faults=[{"at_s": 0.5, "duration_s": 1.0, "cluster": "pd", "instance": 1}])
+    req = Request(0, 0.0, 1000, 101)  # decodes from ~0.11 s to ~2.11 s
+    sim = Simulator(sc, requests=[req])
+    s = sim.run()
+    assert s["completed"] == 1 and req.retries == 1
+    assert req.prefill_start_s == pytest.approx(0.5)  # prefill restarted at the failure
+    assert req.decode_start_s == pytest.approx(1.5)  # waited for the decode instance to recover
+    assert req.finish_s == pytest.approx(1.5 + 100 * STEP_S)
+
+
+def test_prefill_failure_reroutes_queued_requests(make_scenario, tiny):
+    sc = make_scenario([tiny.pd_cluster(instances=3, prefill_instances=2)],
+                       faults=[{"at_s": 0.05, "duration_s": 10.0, "cluster": "pd", "instance": 0}])
+    reqs = [Request(i, 0.0, 1000, 2) for i in range(4)]
+    sim = Simulator(sc, requests=reqs)
+    s = sim.run()
+    assert s["completed"] == 4
+    assert sum(r.retries for r in reqs) >= 1
+    assert all(r.prefill_end_s > 0.05 or r.retries == 0 for r in reqs)

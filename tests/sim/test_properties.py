@@ -1,0 +1,131 @@
+"""Invariants over random small scenarios (hypothesis): nothing lost, tokens conserved,
+memory and link capacity respected, time monotone."""
+
+from __future__ import annotations
+
+import math
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from tiny_scenarios import link, pd_cluster, prfaas_cluster, scenario_dict
+
+from prfaas_gym.scenario import parse_scenario
+from prfaas_gym.sim import Simulator, ThresholdRouter
+from prfaas_gym.sim.instance import Instance
+from prfaas_gym.sim.router import RouteDecision
+
+
+
+
+class RandomRouter:
+    """Routes uniformly at random over clusters, sometimes with pulls or rejects."""
+
+    def route(self, req, view):
+        rng = view.policy_rng
+        c = int(rng.integers(len(view.clusters)))
+        pull = int(rng.integers(len(view.clusters))) if rng.random() < 0.3 else None
+        return RouteDecision(prefill_cluster=c, pull_from=pull, reject=bool(rng.random() < 0.05))
+
+
+@st.composite
+def scenarios(draw):
+    with_prfaas = draw(st.booleans())
+    cache_gb = draw(st.sampled_from([0, 0.5, 50]))
+    pd = pd_cluster(
+        instances=draw(st.integers(2, 4)), prefill_instances=1,
+        prefill={"max_batch": draw(st.integers(1, 4)), "max_batch_tokens": draw(st.sampled_from([512, 4096, 65536]))},
+        decode={"max_batch": draw(st.integers(1, 8))}, prefix_cache_gb=cache_gb,
+    )
+    pd["prefill_instances"] = draw(st.integers(1, pd["instances"] - 1))
+    clusters = [pd]
+    links = []
+    if with_prfaas:
+        clusters.insert(0, prfaas_cluster(instances=draw(st.integers(1, 3)), prefix_cache_gb=cache_gb))
+        fl = {"interval_s": 0.5, "sigma": 0.3, "dip_probability": 0.3, "dip_fraction": 0.1} if draw(st.booleans()) else None
+        l = link(bandwidth_gbps=draw(st.sampled_from([0.5, 8.0, 100.0])), tcp_connections=draw(st.integers(1, 8)),
+                 per_connection_gbps=draw(st.sampled_from([0.1, 1.0, 10.0])))
+        if fl:
+            l["fluctuation"] = fl
+        links.append(l)
+    workload = {
+        "kind": "synthetic", "requests": draw(st.integers(1, 40)),
+        "arrival": {"process": draw(st.sampled_from(["poisson", "bursty", "uniform"])), "rate_rps": draw(st.sampled_from([0.5, 5.0, 50.0]))},
+        "input_tokens": {"dist": "uniform", "low": 1, "high": draw(st.sampled_from([600, 5000]))},
+        "output_tokens": {"dist": "uniform", "low": 1, "high": draw(st.sampled_from([2, 300]))},
+    }
+    if cache_gb:
+        workload["prefix"] = {"sessions": draw(st.integers(1, 5)), "turns_mean": 2.0, "shared_system_tokens": 512}
+    faults = []
+    if draw(st.booleans()):
+        faults.append({"at_s": draw(st.floats(0.0, 5.0)), "duration_s": draw(st.floats(0.1, 3.0)),
+                       "cluster": "pd", "instance": draw(st.integers(0, 1))})
+    if with_prfaas and draw(st.booleans()):
+        faults.append({"at_s": draw(st.floats(0.0, 5.0)), "duration_s": 1.0, "link": "vpc"})
+    model = draw(st.sampled_from(["llama3-8b", "kimi-linear-48b"]))
+    d = scenario_dict(clusters, links, model=model, workload=workload, faults=faults)
+    if model == "kimi-linear-48b":
+        for c in d["clusters"]:
+            c["gpus_per_instance"] = 2
+    return parse_scenario(d, "random.yaml"), draw(st.integers(0, 2**16)), draw(st.booleans())
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(scenarios())
+def test_invariants(case):
+    sc, seed, random_routing = case
+    router = RandomRouter() if random_routing else ThresholdRouter(500)
+    sim = Simulator(sc, router=router, seed=seed)
+
+    # instrument: memory and batch limits checked at every admission, time at every event
+    violations: list[str] = []
+    admit = Instance.admit
+
+    def checked_admit(self, job):
+        admit(self, job)
+        if self.mem_used_bytes > self.mem_capacity_bytes * (1 + 1e-9):
+            violations.append("memory")
+        if len(self.members) > self.cluster.decode_max_batch:
+            violations.append("batch")
+
+    Instance.admit = checked_admit
+    times: list[float] = []
+    step = sim.env.step
+
+    def timed_step():
+        step()
+        times.append(sim.env.now)
+
+    sim.env.step = timed_step
+    try:
+        summary = sim.run()
+    finally:
+        Instance.admit = admit
+    assert not violations
+
+    n = len(sim.requests)
+    # nothing lost
+    assert summary["completed"] + summary["rejected"] == n
+    assert sim.in_flight == 0
+    # time monotone
+    assert all(a <= b for a, b in zip(times, times[1:]))
+    for r in sim.requests:
+        if r.rejected:
+            assert math.isnan(r.finish_s) or r.retries > 0
+            continue
+        # a completed request's timeline is ordered
+        assert r.arrival_s <= r.prefill_start_s <= r.prefill_end_s <= r.transfer_end_s
+        assert r.transfer_end_s <= r.decode_start_s <= r.finish_s
+        assert 0 <= r.cached_tokens < r.input_tokens
+    # token conservation: decode steps generated = output tokens after the first
+    done = [r for r in sim.requests if not r.rejected]
+    generated = sum(i.tokens_generated for c in sim.clusters for i in c.instances)
+    lost_to_faults = sum(1 for r in sim.requests if r.retries)
+    if not lost_to_faults:
+        assert math.isclose(generated, sum(r.output_tokens - 1 for r in done), rel_tol=1e-6, abs_tol=1e-3)
+    # link capacity never exceeded
+    for lk in sim.links:
+        assert max(lk.rate_log_bytes_s) <= lk.nominal_bytes_s * (1 + 1e-9)
+    # caches within capacity
+    for c in sim.clusters:
+        if c.cache is not None:
+            assert c.cache.used_bytes <= c.cache.capacity_bytes * (1 + 1e-9)
