@@ -1,0 +1,93 @@
+"""Routing and provisioning policies, built by name.
+
+>>> from prfaas_gym.policies import make_router, ROUTERS
+>>> router = make_router("prfaas-adaptive", scenario)          # doctest: +SKIP
+
+Specs accepted by :func:`make_router`: ``None`` (the scenario's ``router:`` mapping), a
+registered name, a mapping ``{"name": ..., **params}``, a Router object, or a learned policy
+(``trained:NAME`` or a path to a saved model). See ``docs/policies.md``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from prfaas_gym.policies.base import PolicyBase
+from prfaas_gym.policies.registry import PROVISIONERS, ROUTERS
+from prfaas_gym.policies.threshold import PrfaasThresholdRouter
+
+__all__ = [
+    "PROVISIONERS", "ROUTERS", "PolicyBase", "PrfaasThresholdRouter",
+    "make_provisioner", "make_router", "parse_spec",
+]
+
+
+def parse_spec(spec: Any, default: Mapping[str, Any] | None, kind: str) -> tuple[str | None, dict[str, Any]]:
+    """``(name, params)`` from a name, a mapping with ``name``, or ``None`` (use ``default``)."""
+    if spec is None:
+        spec = dict(default or {})
+        if not spec:
+            return None, {}
+    if isinstance(spec, str):
+        return spec.strip(), {}
+    if isinstance(spec, Mapping):
+        params = dict(spec)
+        name = params.pop("name", None)
+        if not isinstance(name, str):
+            raise ValueError(f"{kind} spec: a mapping needs a string 'name', got {spec!r}")
+        return name.strip(), params
+    raise ValueError(f"{kind} spec: expected a name or a mapping, got {type(spec).__name__}")
+
+
+def _is_learned(name: str) -> bool:
+    from pathlib import Path
+
+    return name.startswith("trained:") or name.endswith(".zip") or "/" in name or Path(name).exists()
+
+
+def make_router(spec: Any, scenario: Any, *, seed: int = 0) -> Any:
+    """Build a router. ``spec``: ``None`` (scenario's ``router:``; if it has none, the
+    paper's threshold rule), a name in :data:`ROUTERS`, a mapping ``{"name", **params}``, an
+    object with ``route``, or ``trained:NAME`` / a saved-model path.
+
+    Raises:
+        ValueError: unknown name (the message lists the known ones) or bad parameters.
+    """
+    if spec is not None and hasattr(spec, "route"):
+        return spec
+    name, params = parse_spec(spec, getattr(scenario, "router", None), "router")
+    if name is None:
+        name = "prfaas-threshold"
+    if name in ROUTERS:
+        try:
+            return ROUTERS[name](scenario, **params)
+        except TypeError as exc:
+            raise ValueError(f"router {name!r}: bad parameters {sorted(params)}: {exc}") from None
+    if _is_learned(name):
+        from prfaas_gym.policies.learned import load_learned_router
+
+        return load_learned_router(name, scenario, seed=seed, **params)
+    raise ValueError(
+        f"unknown router {name!r}; known: {', '.join(ROUTERS)} (or trained:NAME, or a saved-model path)"
+    )
+
+
+def make_provisioner(spec: Any, scenario: Any) -> Any:
+    """Build a provisioner, or ``None`` for the static split. ``spec``: ``None`` (the
+    scenario's ``provisioner:`` mapping, else static), a name in :data:`PROVISIONERS`, a
+    mapping ``{"name", **params}`` or an object with ``provision``.
+
+    Raises:
+        ValueError: unknown name (the message lists the known ones) or bad parameters.
+    """
+    if spec is not None and hasattr(spec, "provision"):
+        return spec
+    name, params = parse_spec(spec, getattr(scenario, "provisioner", None), "provisioner")
+    if name is None:
+        return None
+    if name not in PROVISIONERS:
+        raise ValueError(f"unknown provisioner {name!r}; known: {', '.join(PROVISIONERS)}")
+    try:
+        return PROVISIONERS[name](scenario, **params)
+    except TypeError as exc:
+        raise ValueError(f"provisioner {name!r}: bad parameters {sorted(params)}: {exc}") from None
