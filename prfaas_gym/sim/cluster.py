@@ -60,11 +60,12 @@ class Cluster:
                 needs_state=model.is_hybrid,
             )
         self.decode_queue: deque[Job] = deque()
-        self._decode_cursor = 0
+        # lazy heap of (-free KV bytes, index, version) over decode instances with batch room
+        self._decode_heap: list[tuple[float, int, int]] = []
         # lazy min-heap of (predicted free time, index, version) over prefill instances
         self._prefill_heap: list[tuple[float, int, int]] = []
         for inst in self.instances:
-            self.prefill_key_changed(inst)
+            self.instance_changed(inst)
         self.role_switches = 0
 
     def __repr__(self) -> str:
@@ -111,6 +112,11 @@ class Cluster:
             heapq.heappop(heap)
         return None
 
+    def instance_changed(self, inst: Instance) -> None:
+        """Re-key ``inst`` in both heaps after a role or state change."""
+        self.prefill_key_changed(inst)
+        self.decode_key_changed(inst)
+
     def prefill_key_changed(self, inst: Instance) -> None:
         """Re-key ``inst`` in the prefill heap (call after its queue or busy time changes)."""
         inst.heap_version += 1
@@ -132,29 +138,40 @@ class Cluster:
 
     # ------------------------------------------------------------------ decode admission
     def enqueue_decode(self, job: "Job") -> None:
-        """Queue a job whose KV has arrived; admit it when a decode instance has room."""
+        """Queue a job whose KV has arrived; admit it when a decode instance has room (FIFO)."""
         job.decode_cluster = self
         self.decode_queue.append(job)
         self._admit_waiting()
 
+    def decode_key_changed(self, inst: Instance) -> None:
+        """Re-key ``inst`` in the decode heap (call after its batch or memory changes)."""
+        inst.decode_heap_version += 1
+        heap = self._decode_heap
+        if inst.role == DECODE and inst.state == UP and len(inst.members) < self.decode_max_batch:
+            free = inst.mem_capacity_bytes - inst.mem_used_bytes
+            heapq.heappush(heap, (-free, inst.index, inst.decode_heap_version))
+        if len(heap) > 4 * len(self.instances) + 64:
+            self._decode_heap = [e for e in heap if e[2] == self.instances[e[1]].decode_heap_version]
+            heapq.heapify(self._decode_heap)
+
     def _admit_waiting(self) -> None:
-        # rotating first fit: O(1) per admission while instances have room
+        # the default decode placement: the instance with the most free KV memory (and room
+        # in its batch), found in O(log n) through a lazy heap; FIFO, so the head may block
         queue = self.decode_queue
+        heap = self._decode_heap
         instances = self.instances
-        n = len(instances)
-        while queue:
+        while queue and heap:
+            _, idx, version = heap[0]
+            inst = instances[idx]
+            if version != inst.decode_heap_version:
+                heapq.heappop(heap)
+                continue
             job = queue[0]
-            start = self._decode_cursor
-            for k in range(n):
-                inst = instances[(start + k) % n]
-                if inst.role == DECODE and inst.state == UP and inst.fits(job):
-                    queue.popleft()
-                    self._decode_cursor = (start + k + 1) % n
-                    self.sim._on_decode_start(job)
-                    inst.admit(job)
-                    break
-            else:
+            if not inst.fits(job):
                 return
+            queue.popleft()
+            self.sim._on_decode_start(job)
+            inst.admit(job)
 
     def _on_decode_freed(self, inst: Instance) -> None:
         if inst.state == DRAINING and not inst.members:
@@ -184,6 +201,7 @@ class Cluster:
         for inst in to_switch:
             inst.target_role = new_role
             inst.state = DRAINING
+            self.instance_changed(inst)
             self.role_switches += 1
             idle = not inst.members if inst.role == DECODE else not (inst.batch or inst.queue)
             if idle:
@@ -191,6 +209,7 @@ class Cluster:
 
     def _on_drained(self, inst: Instance) -> None:
         inst.state = SWITCHING
+        self.instance_changed(inst)
         schedule(self.sim.env, self.sim.scenario.switch_delay_s, PRIO_COMPLETION, self._on_switched, inst)
 
     def _on_switched(self, event) -> None:
@@ -201,7 +220,7 @@ class Cluster:
         inst.state = UP
         inst.steps_done = 0.0
         inst.last_update_s = self.sim.env.now
-        self.prefill_key_changed(inst)
+        self.instance_changed(inst)
         if inst.role == DECODE:
             self._admit_waiting()
 
@@ -211,7 +230,9 @@ class Cluster:
         inst = self.instances[idx]
         if inst.state == FAILED:
             return []
-        return inst.fail()
+        lost = inst.fail()
+        self.instance_changed(inst)
+        return lost
 
     def recover_instance(self, idx: int) -> None:
         """Bring instance ``idx`` back in its target role."""
@@ -222,6 +243,6 @@ class Cluster:
         inst.state = UP
         inst.last_update_s = self.sim.env.now
         inst.steps_done = 0.0
-        self.prefill_key_changed(inst)
+        self.instance_changed(inst)
         if inst.role == DECODE:
             self._admit_waiting()

@@ -46,6 +46,7 @@ class Instance:
         self.queued_work_s = 0.0  # predicted prefill time of the queue
         self.busy_s = 0.0  # time spent computing (utilisation)
         self.heap_version = 0  # see Cluster.prefill_key_changed
+        self.decode_heap_version = 0  # see Cluster.decode_key_changed
         # decode side
         self.mem_capacity_bytes = cluster.decode_mem_capacity_bytes
         self.mem_used_bytes = 0.0
@@ -163,6 +164,7 @@ class Instance:
         self._seq += 1
         heapq.heappush(self.members, (self.steps_done + job.decode_steps, self._seq, job))
         self._reschedule_decode(now)
+        self.cluster.decode_key_changed(self)
 
     def _reschedule_decode(self, now_s: float) -> None:
         self.decode_version += 1
@@ -199,6 +201,7 @@ class Instance:
             self._remove_accounting(job)
             finished.append(job)
         self._reschedule_decode(now)
+        self.cluster.decode_key_changed(self)
         for job in finished:
             sim._on_decode_done(job)
         self.cluster._on_decode_freed(self)

@@ -19,6 +19,7 @@ and stale callbacks are ignored through version counters rather than cancelled.
 
 from __future__ import annotations
 
+from heapq import heappush
 from typing import Any, Callable
 
 import simpy
@@ -43,3 +44,19 @@ def schedule(
     event._value = value
     event.callbacks.append(callback)  # type: ignore[union-attr]
     env.schedule(event, priority, delay_s if delay_s > 0.0 else 0.0)
+
+
+def schedule_at(
+    env: simpy.Environment,
+    time_s: float,
+    priority: int,
+    callback: Callable[[Event], Any],
+    value: Any = None,
+) -> None:
+    """Like :func:`schedule` at the absolute time ``time_s`` (exact: ``now + (t - now)`` may
+    round to a different float). Uses SimPy's queue layout ``(time, priority, eid, event)``."""
+    event = Event(env)
+    event._ok = True
+    event._value = value
+    event.callbacks.append(callback)  # type: ignore[union-attr]
+    heappush(env._queue, (max(time_s, env.now), priority, next(env._eid), event))  # type: ignore[attr-defined]

@@ -18,7 +18,7 @@ import simpy
 import prfaas_gym.perf as _perf
 from prfaas_gym.sim.cluster import PD, Cluster
 from prfaas_gym.sim.job import Job
-from prfaas_gym.sim.kernel import PRIO_ARRIVAL, PRIO_CONTROL, PRIO_ENVIRONMENT, schedule
+from prfaas_gym.sim.kernel import PRIO_ARRIVAL, PRIO_CONTROL, PRIO_ENVIRONMENT, schedule, schedule_at
 from prfaas_gym.sim.link import Link, per_flow_cap_bytes_s
 from prfaas_gym.sim.router import Provisioner, RouteDecision, Router, ThresholdRouter
 from prfaas_gym.workload import build_workload
@@ -135,7 +135,7 @@ class Simulator:
         self.prefill_counts_log: list[tuple[float, int, int]] = []  # (time, cluster, prefill instances)
 
         if self.requests:
-            schedule(self.env, self.requests[0].arrival_s, PRIO_ARRIVAL, self._on_arrival)
+            schedule_at(self.env, self.requests[0].arrival_s, PRIO_ARRIVAL, self._on_arrival)
         self._schedule_environment(scenario)
         if provisioner is not None:
             schedule(self.env, provisioner.interval_s, PRIO_CONTROL, self._on_provision_tick)
@@ -281,8 +281,7 @@ class Simulator:
         self._next_arrival = i + 1
         self.in_flight += 1
         if i + 1 < len(self.requests):
-            nxt = self.requests[i + 1].arrival_s
-            schedule(self.env, nxt - self.env.now, PRIO_ARRIVAL, self._on_arrival)
+            schedule_at(self.env, self.requests[i + 1].arrival_s, PRIO_ARRIVAL, self._on_arrival)
         if self.external_routing:
             self._pending = req
         else:
@@ -509,7 +508,7 @@ class Simulator:
     def _schedule_environment(self, scenario) -> None:
         for link, spec in zip(self.links, scenario.links):
             for t_s, bytes_s in spec.bandwidth_schedule:
-                schedule(self.env, t_s, PRIO_ENVIRONMENT, self._on_bandwidth_point, (link, bytes_s))
+                schedule_at(self.env, t_s, PRIO_ENVIRONMENT, self._on_bandwidth_point, (link, bytes_s))
             if spec.fluctuation is not None:
                 rng = rng_stream(self.seed, STREAM_BANDWIDTH + 16 * (1 + self.links.index(link)))
                 schedule(self.env, 0.0, PRIO_ENVIRONMENT, self._on_fluctuation_tick, (link, spec.fluctuation, rng))
