@@ -1,0 +1,159 @@
+"""Paired-seed comparison of policies on one scenario.
+
+Paired: for each seed every policy sees the *same* workload (the simulator draws it from the
+seed's workload sub-stream, independent of the policy), so per-seed differences between
+policies remove workload noise. A policy spec is a router spec (name, ``trained:NAME`` or a
+model path), optionally ``ROUTER+PROVISIONER`` (e.g. ``prfaas-threshold+paper-imbalance``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from prfaas_gym.evaluation.stats import mean_ci
+
+EXCLUDED_METRICS = ("wall_time_s",)
+
+
+def split_policy(spec: str) -> tuple[str, str | None]:
+    """``"router+provisioner"`` -> ``(router, provisioner)``; no ``+`` -> ``(spec, None)``."""
+    if "+" in spec and not spec.startswith("trained:") and not spec.endswith(".zip"):
+        router, prov = spec.split("+", 1)
+        return router.strip(), prov.strip() or None
+    return spec.strip(), None
+
+
+def run_policy(
+    scenario: Any,
+    policy: str,
+    seed: int,
+    *,
+    n_requests: int | None = None,
+    rate_rps: float | None = None,
+    duration_s: float | None = None,
+    data_dir: str | Path | None = None,
+    keep_sim: bool = False,
+) -> tuple[dict, Any]:
+    """Run one policy on one seed; ``(summary, simulator or None)``."""
+    from prfaas_gym.api import build_simulator
+
+    router, prov = split_policy(policy)
+    sim = build_simulator(scenario, router, prov, seed=seed, data_dir=data_dir,
+                          n_requests=n_requests, rate_rps=rate_rps, duration_s=duration_s)
+    summary = sim.run()
+    return summary, (sim if keep_sim else None)
+
+
+@dataclass
+class Comparison:
+    """Per-seed summaries of each policy (``runs[policy][i]`` is seed ``seeds[i]``)."""
+
+    scenario: str
+    policies: list[str]
+    seeds: list[int]
+    runs: dict[str, list[dict]] = field(default_factory=dict)
+    sims: dict[str, list[Any]] = field(default_factory=dict)
+    rate_rps: float | None = None
+
+    @property
+    def metrics(self) -> list[str]:
+        """Metric names (the summary keys, minus non-deterministic ones)."""
+        first = self.runs[self.policies[0]][0] if self.policies and self.runs.get(self.policies[0]) else {}
+        return [k for k, v in first.items() if k not in EXCLUDED_METRICS and _is_number(v)]
+
+    def values(self, policy: str, metric: str) -> list[float]:
+        """One value per seed."""
+        return [float(r[metric]) if r[metric] is not None else float("nan") for r in self.runs[policy]]
+
+    def aggregate(self) -> dict[str, dict[str, dict]]:
+        """``{policy: {metric: {"mean", "ci95": [lo, hi]}}}`` (t-interval over seeds)."""
+        return {p: {m: mean_ci(self.values(p, m)) for m in self.metrics} for p in self.policies}
+
+    def paired_differences(self) -> dict[str, dict[str, dict]]:
+        """``{policy: {metric: {"mean", "ci95"}}}`` of per-seed (policy - first policy)."""
+        base = self.policies[0]
+        out: dict[str, dict[str, dict]] = {}
+        for p in self.policies[1:]:
+            out[p] = {
+                m: mean_ci([a - b for a, b in zip(self.values(p, m), self.values(base, m))])
+                for m in self.metrics
+            }
+        return out
+
+    def to_json(self) -> dict:
+        """The ``compare --json`` document."""
+        doc = {"scenario": self.scenario, "seeds": list(self.seeds), "results": self.aggregate()}
+        if len(self.policies) > 1:
+            doc["paired_differences"] = {"baseline": self.policies[0], **self.paired_differences()}
+        if self.rate_rps is not None:
+            doc["rate_rps"] = self.rate_rps
+        return doc
+
+    def rows(self) -> list[dict]:
+        """One row per (policy, seed) with every metric: the CSV form."""
+        rows = []
+        for p in self.policies:
+            for seed, summary in zip(self.seeds, self.runs[p]):
+                row = {"scenario": self.scenario, "policy": p, "seed": seed}
+                if self.rate_rps is not None:
+                    row["rate_rps"] = self.rate_rps
+                row.update({m: summary[m] for m in self.metrics})
+                rows.append(row)
+        return rows
+
+
+def _is_number(v: Any) -> bool:
+    return v is None or (isinstance(v, (int, float)) and not isinstance(v, bool))
+
+
+def compare_policies(
+    scenario: Any,
+    policies: Sequence[str],
+    *,
+    seeds: int = 3,
+    seed_offset: int = 0,
+    n_requests: int | None = None,
+    rate_rps: float | None = None,
+    duration_s: float | None = None,
+    data_dir: str | Path | None = None,
+    keep_sims: bool = False,
+    progress: Callable[[int, int], None] | None = None,
+) -> Comparison:
+    """Run every policy on seeds ``seed_offset .. seed_offset + seeds - 1`` (paired).
+
+    Args:
+        scenario: a scenario name, path or loaded ``Scenario``.
+        policies: policy specs (see the module docstring); checked before anything runs.
+        keep_sims: keep the finished simulators (``Comparison.sims``) for plots.
+        progress: ``progress(done_runs, total_runs)``.
+    """
+    from prfaas_gym.policies import make_provisioner, make_router
+    from prfaas_gym.scenario import Scenario, load_scenario
+
+    if not policies:
+        raise ValueError("policies: give at least one")
+    if seeds < 1:
+        raise ValueError("seeds: must be >= 1")
+    if len(set(policies)) != len(policies):
+        raise ValueError(f"policies: duplicates in {list(policies)}")
+    sc = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
+    for p in policies:  # fail fast on unknown names
+        router, prov = split_policy(p)
+        make_router(router, sc, seed=seed_offset)
+        make_provisioner(prov, sc)
+    seed_list = [seed_offset + i for i in range(seeds)]
+    result = Comparison(sc.name, list(policies), seed_list, rate_rps=rate_rps)
+    total, done = len(policies) * len(seed_list), 0
+    for seed in seed_list:
+        for p in policies:
+            summary, sim = run_policy(sc, p, seed, n_requests=n_requests, rate_rps=rate_rps,
+                                      duration_s=duration_s, data_dir=data_dir, keep_sim=keep_sims)
+            result.runs.setdefault(p, []).append(summary)
+            if keep_sims:
+                result.sims.setdefault(p, []).append(sim)
+            done += 1
+            if progress is not None:
+                progress(done, total)
+    return result
