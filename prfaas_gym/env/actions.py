@@ -1,0 +1,74 @@
+"""Routing actions: slot index <-> :class:`~prfaas_gym.sim.RouteDecision`, and action masks.
+
+Decode placement is not part of the action: every decision leaves ``decode_cluster=None``,
+i.e. the request's home PD cluster, where the simulator admits it to a decode instance by
+rotating first fit (``Cluster._admit_waiting``).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Sequence
+
+from prfaas_gym.env.snapshot import SLOT_INSTANCE, SLOT_PULL, SLOT_REJECT, Slot
+from prfaas_gym.sim.router import REJECT, RouteDecision
+
+if TYPE_CHECKING:
+    from prfaas_gym.sim.simulator import Simulator
+
+
+def slot_decision(slot: Slot) -> RouteDecision:
+    """The decision a slot stands for (decode at the home cluster)."""
+    if slot.kind == SLOT_REJECT:
+        return REJECT
+    if slot.kind == SLOT_INSTANCE:
+        return RouteDecision(prefill_cluster=slot.cluster, prefill_instance=slot.instance)
+    if slot.kind == SLOT_PULL:
+        return RouteDecision(prefill_cluster=slot.cluster, pull_from=slot.pull_from)
+    return RouteDecision(prefill_cluster=slot.cluster)
+
+
+def action_mask(slots: Sequence[Slot], slot_open: Sequence[float], cached_tokens: Sequence[int],
+                allow_reject: bool) -> list[bool]:
+    """Valid actions: open slots; pull slots only when the source holds a longer prefix;
+    reject when allowed. ``slot_open`` excludes reject (it is last in ``slots``)."""
+    mask = [o > 0.0 for o in slot_open]
+    for i, s in enumerate(slots):
+        if s.kind == SLOT_PULL and mask[i]:
+            mask[i] = cached_tokens[s.pull_from] > cached_tokens[s.cluster]
+    mask.append(bool(allow_reject))
+    if not any(mask):
+        mask[-1] = True  # nothing can take the request: only reject (or fallback) remains
+    return mask
+
+
+def decision_to_slot(decision: RouteDecision, slots: Sequence[Slot], sim: "Simulator | None" = None) -> int:
+    """The slot index closest to ``decision`` (for evaluating heuristic routers through an env).
+
+    Reject -> the reject slot; a pull -> the matching pull slot if present; an instance ->
+    its instance slot (or its cluster's slot); a cluster without an instance -> its cluster
+    slot, or, for a PD cluster laid out per instance, the instance the cluster's least-wait
+    rule would pick now (needs ``sim``; else its first instance slot).
+    """
+    reject = len(slots) - 1
+    if decision.reject:
+        return reject
+    c = decision.prefill_cluster
+    if decision.pull_from is not None and decision.pull_from != c:
+        for i, s in enumerate(slots):
+            if s.kind == SLOT_PULL and s.cluster == c and s.pull_from == decision.pull_from:
+                return i
+    inst = decision.prefill_instance
+    if inst is None and sim is not None and 0 <= c < len(sim.clusters):
+        best = sim.clusters[c].pick_prefill_instance()
+        inst = best.index if best is not None else None
+    first = None
+    for i, s in enumerate(slots):
+        if s.cluster != c or s.kind == SLOT_PULL:
+            continue
+        if s.kind != SLOT_INSTANCE:
+            return i
+        if first is None:
+            first = i
+        if s.instance == inst:
+            return i
+    return first if first is not None else reject

@@ -1,0 +1,139 @@
+"""Shared plumbing of the prfaas envs: scenario loading, seeding, reward accounting, info.
+
+Not an env by itself. Subclasses build their spaces in ``__init__`` and drive
+``self.sim`` (an :class:`~prfaas_gym.env.driver.EnvSimulator`, rebuilt on every ``reset``).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+
+from prfaas_gym.env.driver import EnvSimulator
+from prfaas_gym.env.rewards import Outcome, RewardConfig, reward_parts, tally
+from prfaas_gym.scenario import load_scenario
+
+# scenario ``env:`` keys understood by the envs (all optional)
+ENV_KEY_DEFAULTS: dict[str, Any] = {
+    "control_interval_s": 10.0,  # Threshold / DualTimescale step
+    "provision_interval_s": 120.0,  # Provisioning step; DualTimescale provisioning period
+    "max_instance_slots": 16,  # Routing: per-instance slots up to this many instances per PD cluster
+    "threshold_max_tokens": 131072,  # Threshold: action 1.0 (top bin) maps to this
+    "threshold_bins": 16,  # DualTimescale: threshold bins
+    "reject_penalty": 4.0,
+    "usd_per_request": 0.05,
+    "egress_usd_per_gb": 0.02,
+    "shaping_weight": 0.1,
+}
+
+
+class PrfaasEnvBase(gym.Env):
+    """Common base of the prfaas envs (see the concrete classes for the spec)."""
+
+    metadata = {"render_modes": []}
+
+    def __init__(
+        self,
+        scenario: str | Path = "paper/prfaas_pd",
+        *,
+        reward: str = "goodput",
+        n_requests: int | None = None,
+        max_sim_time_s: float | None = None,
+        max_steps: int | None = None,
+        data_dir: str | Path | None = None,
+        env_config: dict[str, Any] | None = None,
+        overrides: dict[str, Any] | None = None,
+    ) -> None:
+        self.scenario_name = str(scenario)
+        self.scenario = load_scenario(scenario, overrides)
+        self.data_dir = data_dir if data_dir is not None else os.environ.get("PRFAAS_DATA_DIR")
+        unknown = set(env_config or {}) - set(ENV_KEY_DEFAULTS)
+        if unknown:
+            raise ValueError(f"env_config: unknown key(s) {sorted(unknown)} (known: {sorted(ENV_KEY_DEFAULTS)})")
+        cfg = dict(ENV_KEY_DEFAULTS)
+        cfg.update({k: v for k, v in self.scenario.env.items() if k in ENV_KEY_DEFAULTS})
+        cfg.update(env_config or {})
+        self.config = cfg
+        self.reward_config = RewardConfig(
+            variant=reward,
+            reject_penalty=float(cfg["reject_penalty"]),
+            usd_per_request=float(cfg["usd_per_request"]),
+            egress_usd_per_gb=float(cfg["egress_usd_per_gb"]),
+            shaping_weight=float(cfg["shaping_weight"]),
+        )
+        if n_requests is not None and n_requests < 1:
+            raise ValueError("n_requests must be >= 1")
+        if max_sim_time_s is not None and max_sim_time_s <= 0:
+            raise ValueError("max_sim_time_s must be > 0")
+        if max_steps is not None and max_steps < 1:
+            raise ValueError("max_steps must be >= 1")
+        self.n_requests = n_requests
+        self.max_sim_time_s = float(max_sim_time_s) if max_sim_time_s is not None else float("inf")
+        self.max_steps = max_steps
+        self._usd_per_s = sum(c.gpus * c.hardware.price_per_gpu_hour_usd for c in self.scenario.clusters) / 3600.0
+        self.sim: EnvSimulator | None = None
+        # a throwaway simulator fixes the layout (slots, clusters, links) for the spaces
+        self._layout_sim = self._build_sim(self.scenario.seed, n_requests=1)
+
+    # ------------------------------------------------------------------ simulator
+    def _build_sim(self, seed: int, n_requests: int | None = None, **kwargs: Any) -> EnvSimulator:
+        return EnvSimulator(
+            self.scenario,
+            seed=seed,
+            data_dir=self.data_dir,
+            n_requests=n_requests if n_requests is not None else self.n_requests,
+            **kwargs,
+        )
+
+    def _reset_sim(self, seed: int | None, **kwargs: Any) -> EnvSimulator:
+        super().reset(seed=seed)
+        ep_seed = int(seed) if seed is not None else int(self.np_random.integers(0, 2**31 - 1))
+        self.episode_seed = ep_seed
+        self.sim = self._build_sim(ep_seed, **kwargs)
+        self._steps = 0
+        self._ended_idx = 0
+        self._last_t = 0.0
+        self._bytes_sent = 0.0
+        self._return = 0.0
+        return self.sim
+
+    # ------------------------------------------------------------------ accounting
+    def _outcome(self) -> tuple[Outcome, float]:
+        """Tally requests ended and dollars spent since the last call; return (outcome, dt_s)."""
+        sim = self.sim
+        o = Outcome()
+        sc = self.scenario
+        self._ended_idx = tally(sim.ended, self._ended_idx, sc.ttft_slo_s, sc.tpot_slo_s, o)
+        now = sim.env.now
+        dt = now - self._last_t
+        self._last_t = now
+        usd = self._usd_per_s * dt
+        if sim.links and self.reward_config.variant == "cost":
+            sent = sum(l.bytes_sent for l in sim.links)
+            usd += (sent - self._bytes_sent) * 1e-9 * self.reward_config.egress_usd_per_gb
+            self._bytes_sent = sent
+        o.usd = usd
+        return o, dt
+
+    def _finish_step(self, o: Outcome, dt: float, terminated: bool, truncated: bool,
+                     info: dict[str, Any], shaping: bool = False) -> tuple[float, dict[str, Any]]:
+        parts = reward_parts(o, self.reward_config, shaping)
+        r = 0.0
+        for v in parts.values():
+            r += v
+        self._return += r
+        info["sim_time_s"] = self.sim.env.now
+        info["dt_s"] = dt
+        info["reward_parts"] = parts
+        if terminated or truncated:
+            info["summary"] = self.sim.summary()
+            info["episode_return"] = self._return
+        return r, info
+
+    def _time_or_step_cap(self) -> bool:
+        return self.sim.env.now >= self.max_sim_time_s or (
+            self.max_steps is not None and self._steps >= self.max_steps
+        )

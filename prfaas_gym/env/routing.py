@@ -1,0 +1,222 @@
+"""``prfaas/Routing-v0``: one decision per arriving request."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from gymnasium import spaces
+
+from prfaas_gym.env.actions import action_mask, decision_to_slot, slot_decision
+from prfaas_gym.env.base import PrfaasEnvBase
+from prfaas_gym.env.driver import drain
+from prfaas_gym.env.observation import encode_routing_obs, routing_feature_names, routing_obs_size
+from prfaas_gym.env.snapshot import (
+    SLOT_REJECT, ClusterSnapshot, RequestFeatures, Slot, SnapshotReader, build_slots,
+)
+from prfaas_gym.sim.router import RouteDecision
+
+
+class RoutingEnv(PrfaasEnvBase):
+    """Per-request routing over a cross-DC PD-disaggregated cluster.
+
+    ## Description
+    Each step routes the request that has just arrived: the agent picks where it is
+    prefilled (a PrfaaS cluster, a local PD-P instance, a prefill after a cross-cluster
+    prefix pull) or rejects it. The simulator then runs (event-driven, simulated time) to the
+    next arrival. Decode placement follows the default rule: the request's home PD cluster,
+    rotating first fit over its decode instances.
+
+    ## Action Space
+    ``Discrete(S + 1)``: one action per candidate slot, fixed per scenario at construction
+    (``env.slots``, labels in ``env.slot_labels``), reject last:
+
+    1. each PrfaaS cluster (its least-predicted-wait prefill instance);
+    2. each PD instance, if the PD cluster has at most ``max_instance_slots`` (16) instances,
+       else one slot for the whole PD cluster (least-wait instance);
+    3. "prefill at X after pulling Y's cached prefix" for each ordered pair of clusters that
+       have prefix caches (absent in the paper scenario) - only if ``pull_slots``;
+    4. reject.
+
+    Masked (``action_masks()`` and ``info["action_mask"]``): slots whose instance is not
+    up in the prefill role (decode role, draining, switching, failed) or whose queue is full;
+    pull slots whose source holds no longer prefix than the destination; reject when
+    ``allow_reject=False``. An invalid (masked or out-of-range) action never raises: the
+    request is routed by the paper's threshold rule (``ThresholdRouter`` with the scenario's
+    threshold) and ``info["fallback"]`` is True. ``action_to_decision(a)`` /
+    ``decision_to_action(d)`` convert between actions and ``RouteDecision``s, so heuristic
+    routers can be evaluated through the env.
+
+    ## Observation Space
+    ``Box(0, 1, (4S + 6C + 3L + 2,), float32)`` (S slots without reject, C clusters, L links;
+    paper scenario: S=9, C=2, L=1 -> 53), computed by
+    :func:`prfaas_gym.env.observation.encode_routing_obs` from a
+    :class:`~prfaas_gym.env.snapshot.ClusterSnapshot` and the request's
+    :class:`~prfaas_gym.env.snapshot.RequestFeatures`; names in ``env.feature_names``.
+
+    | feature | count | meaning | unit | bounds |
+    |---|---|---|---|---|
+    | slot_open | S | slot accepts a request now | 0/1 | [0, 1] |
+    | slot_queue | S | q/(q+4), requests queued or prefilling | requests | [0, 1] |
+    | slot_wait | S | w/(w+TTFT SLO), predicted queue wait | s | [0, 1] |
+    | slot_ttft | S | t/(t+TTFT SLO), wait + predicted service (prefill, pull) | s | [0, 1] |
+    | cached_frac | C | usable cached prefix / prompt | fraction | [0, 1] |
+    | uncached_len | C | log2(1+uncached tokens)/17 | tokens | [0, 1] |
+    | prefill_frac | C | instances up in prefill role / instances | fraction | [0, 1] |
+    | decode_mem | C | decode KV memory used / capacity | fraction | [0, 1] |
+    | decode_batch | C | decoding sequences / decode batch slots | fraction | [0, 1] |
+    | decode_queue | C | q/(q+8), requests awaiting decode admission | requests | [0, 1] |
+    | link_bw | L | usable / nominal bandwidth | fraction | [0, 1] |
+    | link_util | L | aggregate rate / nominal bandwidth | fraction | [0, 1] |
+    | link_flows | L | f/(f+8), concurrent transfers | flows | [0, 1] |
+    | input_len | 1 | log2(1+prompt tokens)/17 | tokens | [0, 1] |
+    | output_len | 1 | log2(1+output tokens)/17 | tokens | [0, 1] |
+
+    ## Rewards
+    Paid for the requests that ended since the previous step (see
+    :mod:`prfaas_gym.env.rewards`): ``goodput`` +1 per completion meeting both SLOs; ``slo``
+    also -1 per miss or rejection; ``latency`` -(TTFT/SLO + TPOT/SLO) per completion and -4
+    per rejection; ``cost`` +1 per good completion minus (GPU + egress dollars) / 0.05 $.
+    Plus the per-decision ``shaping`` part -0.1 x min(predicted TTFT / TTFT SLO, 4) of the
+    chosen slot (``shaping_weight`` in ``env_config``; 0 disables). Parts in
+    ``info["reward_parts"]``.
+
+    ## Starting State
+    A fresh simulator of the scenario with the episode's seed (``reset(seed=s)``; without a
+    seed one is drawn from the env's RNG), run to the first arrival. Requests and their home
+    clusters are drawn from the seed, so equal seeds give equal workloads for every policy.
+
+    ## Episode End
+    ``terminated`` when the last request has been routed and every request has ended (the
+    final step runs the simulation to completion). ``truncated`` when simulated time reaches
+    ``max_sim_time_s`` or after ``max_steps`` decisions. At the end ``info["summary"]`` holds
+    ``sim.summary()`` and ``info["episode_return"]`` the undiscounted return.
+
+    ## Arguments
+    ``scenario`` (name or path, default ``paper/prfaas_pd``), ``reward`` (goodput, slo,
+    latency, cost), ``n_requests`` (requests per episode; default the scenario's),
+    ``max_sim_time_s``, ``max_steps``, ``data_dir`` (trace root, default
+    ``$PRFAAS_DATA_DIR``), ``allow_reject`` (True), ``pull_slots`` (True),
+    ``max_instance_slots`` (scenario ``env.max_instance_slots``, 16), ``env_config``
+    (overrides scenario ``env:`` keys), ``overrides`` (dotted scenario overrides).
+
+    ## Version History
+    * v0: initial version.
+    """
+
+    def __init__(
+        self,
+        scenario: str | Path = "paper/prfaas_pd",
+        *,
+        reward: str = "goodput",
+        n_requests: int | None = None,
+        max_sim_time_s: float | None = None,
+        max_steps: int | None = None,
+        data_dir: str | Path | None = None,
+        allow_reject: bool = True,
+        pull_slots: bool = True,
+        max_instance_slots: int | None = None,
+        env_config: dict[str, Any] | None = None,
+        overrides: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(scenario, reward=reward, n_requests=n_requests, max_sim_time_s=max_sim_time_s,
+                         max_steps=max_steps, data_dir=data_dir, env_config=env_config, overrides=overrides)
+        lay = self._layout_sim
+        mis = int(max_instance_slots if max_instance_slots is not None else self.config["max_instance_slots"])
+        self.slots: tuple[Slot, ...] = build_slots(lay, mis, pull_slots)
+        self.slot_labels = [s.label for s in self.slots]
+        self.allow_reject = bool(allow_reject)
+        self._decisions = [slot_decision(s) for s in self.slots]
+        self._n_actions = len(self.slots)
+        obs_slots = [s.label for s in self.slots if s.kind != SLOT_REJECT]
+        clusters = [c.name for c in lay.clusters]
+        links = [l.name for l in lay.links]
+        self.feature_names = routing_feature_names(obs_slots, clusters, links)
+        n = routing_obs_size(len(obs_slots), len(clusters), len(links))
+        self.observation_space = spaces.Box(0.0, 1.0, (n,), np.float32)
+        self.action_space = spaces.Discrete(self._n_actions)
+        self._empty_features = RequestFeatures(0, 0, (0,) * len(clusters), (0.0,) * len(obs_slots))
+        self._layout_sim = None
+        self._mask: list[bool] = [True] * self._n_actions
+        self._req = None
+        self._snap: ClusterSnapshot | None = None
+        self._feats: RequestFeatures | None = None
+
+    # ------------------------------------------------------------------ public helpers
+    def action_masks(self) -> np.ndarray:
+        """Valid actions now (sb3-contrib MaskablePPO protocol)."""
+        return np.array(self._mask, dtype=bool)
+
+    def action_to_decision(self, action: int) -> RouteDecision:
+        """The ``RouteDecision`` action ``action`` stands for (decode at the home cluster)."""
+        return self._decisions[int(action)]
+
+    def decision_to_action(self, decision: RouteDecision) -> int:
+        """The action closest to ``decision`` (see ``actions.decision_to_slot``)."""
+        return decision_to_slot(decision, self.slots, self.sim)
+
+    @property
+    def pending_request(self):
+        """The request being routed (``None`` after the episode ended)."""
+        return self._req
+
+    # ------------------------------------------------------------------ gym API
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        sim = self._reset_sim(seed, external_routing=True)
+        self._reader = SnapshotReader(sim, self.slots)
+        self._req = sim.next_decision(self.max_sim_time_s)
+        obs = self._observe()
+        return obs, {"sim_time_s": sim.env.now, "dt_s": 0.0, "action_mask": np.array(self._mask, dtype=bool)}
+
+    def step(self, action):
+        sim = self.sim
+        req = self._req
+        if req is None:
+            raise RuntimeError("step() after the episode ended: call reset()")
+        try:
+            a = int(action)
+        except (TypeError, ValueError):
+            a = -1
+        fallback = not (0 <= a < self._n_actions and self._mask[a])
+        if fallback:
+            d = sim.fallback_router.route(req, sim)
+            a = decision_to_slot(d, self.slots, sim)
+        else:
+            d = self._decisions[a]
+        snap, feats = self._snap, self._feats
+        if a < self._n_actions - 1:
+            pred = (snap.slot_wait_s[a] + feats.slot_service_s[a]) / snap.ttft_slo_s
+        else:
+            pred = 0.0
+        sim.apply(d)
+        self._steps += 1
+        terminated = truncated = False
+        if req.rid + 1 < len(sim.requests):
+            self._req = sim.next_decision(self.max_sim_time_s)
+            if self._req is None:
+                truncated = True
+        else:
+            self._req = None
+            drain(sim, self.max_sim_time_s)
+            terminated = sim.done
+            truncated = not terminated
+        if not terminated and self.max_steps is not None and self._steps >= self.max_steps:
+            truncated = True
+        if truncated:
+            self._req = None
+        obs = self._observe()
+        o, dt = self._outcome()
+        o.pred_ttft_ratio = pred
+        info = {"action_mask": np.array(self._mask, dtype=bool), "fallback": fallback, "action": a}
+        r, info = self._finish_step(o, dt, terminated, truncated, info, shaping=True)
+        return obs, r, terminated, truncated, info
+
+    def _observe(self) -> np.ndarray:
+        reader = self._reader
+        snap = reader.read()
+        req = self._req
+        feats = reader.request(req) if req is not None else self._empty_features
+        self._snap, self._feats = snap, feats
+        self._mask = action_mask(self.slots, snap.slot_open, feats.cached_tokens, self.allow_reject)
+        return encode_routing_obs(snap, feats)

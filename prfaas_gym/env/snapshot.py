@@ -1,0 +1,274 @@
+"""Frozen snapshots of cluster state: the only input of the observation encoders.
+
+The envs build a :class:`ClusterSnapshot` (and, for routing, a :class:`RequestFeatures`)
+from a live :class:`~prfaas_gym.sim.Simulator`; an exported router builds the same two
+dataclasses from live metrics and calls the same encoder
+(:func:`prfaas_gym.env.observation.encode_routing_obs`), so the encoder never needs a
+simulator. Everything here is plain numbers and tuples (SI units: seconds, tokens, fractions).
+
+Candidate *slots* (:class:`Slot`) are the fixed routing targets of ``prfaas/Routing-v0``,
+laid out once per scenario by :func:`build_slots`:
+
+1. one slot per PrfaaS (prefill-only) cluster; its instance is picked by the cluster's
+   least-predicted-wait rule;
+2. per PD cluster, one slot per instance if the cluster has at most ``max_instance_slots``
+   instances (an instance in the decode role, draining, switching or failed is a masked slot),
+   otherwise one cluster-level slot (least-wait instance);
+3. for every ordered pair of clusters (X, Y), X != Y, that both hold a prefix cache: one
+   "prefill at X after pulling Y's cached prefix" slot (cluster level at X);
+4. ``reject`` (last).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Sequence
+
+from prfaas_gym.sim.instance import DECODE, PREFILL, UP
+
+if TYPE_CHECKING:
+    from prfaas_gym.sim.simulator import Simulator
+    from prfaas_gym.workload.request import Request
+
+SLOT_CLUSTER = "cluster"
+SLOT_INSTANCE = "instance"
+SLOT_PULL = "pull"
+SLOT_REJECT = "reject"
+
+DEFAULT_MAX_INSTANCE_SLOTS = 16
+
+
+@dataclass(frozen=True, slots=True)
+class Slot:
+    """One routing target.
+
+    Attributes:
+        kind: ``"cluster"``, ``"instance"``, ``"pull"`` or ``"reject"``.
+        cluster: index of the prefill cluster (``-1`` for reject).
+        instance: instance index for ``"instance"`` slots, else ``None``.
+        pull_from: source cluster of the prefix pull for ``"pull"`` slots, else ``None``.
+        label: human-readable name, e.g. ``"pd/3"``, ``"prfaas"``, ``"pd<-prfaas"``.
+    """
+
+    kind: str
+    cluster: int
+    instance: int | None = None
+    pull_from: int | None = None
+    label: str = ""
+
+
+def build_slots(sim: "Simulator", max_instance_slots: int = DEFAULT_MAX_INSTANCE_SLOTS,
+                pull_slots: bool = True) -> tuple[Slot, ...]:
+    """The fixed slot layout of a scenario (see the module docstring); reject is last."""
+    slots: list[Slot] = []
+    for c in sim.clusters:
+        if c.is_prfaas:
+            slots.append(Slot(SLOT_CLUSTER, c.index, label=c.name))
+    for c in sim.clusters:
+        if c.is_prfaas:
+            continue
+        if len(c.instances) <= max_instance_slots:
+            slots += [Slot(SLOT_INSTANCE, c.index, i, label=f"{c.name}/{i}") for i in range(len(c.instances))]
+        else:
+            slots.append(Slot(SLOT_CLUSTER, c.index, label=c.name))
+    if pull_slots:
+        cached = [c for c in sim.clusters if c.cache is not None]
+        for dst in cached:
+            for src in cached:
+                if src.index != dst.index:
+                    slots.append(Slot(SLOT_PULL, dst.index, None, src.index, label=f"{dst.name}<-{src.name}"))
+    slots.append(Slot(SLOT_REJECT, -1, label="reject"))
+    return tuple(slots)
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterSnapshot:
+    """Cluster state at one instant (request-independent). Tuples are indexed by slot
+    (reject excluded), cluster or link, in the simulator's order.
+
+    Sequences are tuples or lists (the envs pass lists for speed; treat them as read-only).
+
+    Attributes:
+        time_s: simulated (or wall) time of the snapshot.
+        ttft_slo_s, tpot_slo_s: the scenario's SLOs.
+        slot_open: 1.0 if the slot accepts a request now (prefill role, up, queue not full).
+        slot_queue: requests queued or prefilling at the slot (cluster slots: whole cluster).
+        slot_wait_s: predicted wait before a new request starts prefill there (``inf`` if none).
+        cluster_prefill_frac: instances up in the prefill role / all instances.
+        cluster_decode_mem_frac: KV memory used / capacity over decode instances (0 if none).
+        cluster_decode_batch_frac: sequences decoding / (decode instances x max batch).
+        cluster_decode_queue: requests whose KV arrived, waiting for decode admission.
+        link_bw_frac: usable bandwidth (available, capped, 0 when down) / nominal.
+        link_util: aggregate flow rate / nominal.
+        link_flows: concurrent transfers on the link.
+    """
+
+    time_s: float
+    ttft_slo_s: float
+    tpot_slo_s: float
+    slot_open: Sequence[float]
+    slot_queue: Sequence[int]
+    slot_wait_s: Sequence[float]
+    cluster_prefill_frac: Sequence[float]
+    cluster_decode_mem_frac: Sequence[float]
+    cluster_decode_batch_frac: Sequence[float]
+    cluster_decode_queue: Sequence[int]
+    link_bw_frac: Sequence[float]
+    link_util: Sequence[float]
+    link_flows: Sequence[int]
+
+
+@dataclass(frozen=True, slots=True)
+class RequestFeatures:
+    """The request being routed.
+
+    Attributes:
+        input_tokens: prompt length.
+        output_tokens: tokens to generate (0 when unknown, e.g. in a live router).
+        cached_tokens: usable cached prefix per cluster (tokens).
+        slot_service_s: predicted prefill compute time of the uncached part at each slot,
+            plus the predicted pull time for pull slots (seconds; reject excluded).
+    """
+
+    input_tokens: int
+    output_tokens: int
+    cached_tokens: Sequence[int]
+    slot_service_s: Sequence[float]
+
+
+class SnapshotReader:
+    """Reads :class:`ClusterSnapshot` s from one live simulator, fast.
+
+    Built once per simulator (it keeps references to its clusters, instances and links,
+    which never change identity during a run); :meth:`read` uses public attributes only.
+    """
+
+    def __init__(self, sim: "Simulator", slots: tuple[Slot, ...]) -> None:
+        self.sim = sim
+        self.env = sim.env
+        self.clusters = list(sim.clusters)
+        self.links = list(sim.links)
+        self.ttft_slo_s = sim.scenario.ttft_slo_s
+        self.tpot_slo_s = sim.scenario.tpot_slo_s
+        # per slot: (cluster index, instance index or -1 for the cluster's best instance)
+        self.slot_refs = [
+            (s.cluster, s.instance if s.kind == SLOT_INSTANCE else -1) for s in slots if s.kind != SLOT_REJECT
+        ]
+        self.slot_cluster = [ci for ci, _ in self.slot_refs]
+        self.per_instance = [any(ci == c.index and ii >= 0 for ci, ii in self.slot_refs) for c in self.clusters]
+        self.pull_slots = [
+            (k, s.cluster, s.pull_from) for k, s in enumerate(slots) if s.kind == SLOT_PULL
+        ]
+        self.stms = [c.stm for c in self.clusters]
+        self.has_cache = any(c.cache is not None for c in self.clusters)
+        self.inv_n = [1.0 / len(c.instances) if c.instances else 0.0 for c in self.clusters]
+        self.inv_nominal = [1.0 / l.nominal_bytes_s if l.nominal_bytes_s > 0 else 0.0 for l in self.links]
+
+    def read(self) -> ClusterSnapshot:
+        """The snapshot now."""
+        now = self.env.now
+        inf = math.inf
+        per_inst = self.per_instance
+        waits: list = []
+        opens: list = []
+        queues: list = []
+        best_w: list[float] = []
+        best_open: list[float] = []
+        cq: list[int] = []
+        pf: list[float] = []
+        mem: list[float] = []
+        batch: list[float] = []
+        dq: list[int] = []
+        for ci, c in enumerate(self.clusters):
+            maxq = c.max_queue_requests
+            detail = per_inst[ci]
+            w_c: list[float] = []
+            o_c: list[float] = []
+            q_c: list[int] = []
+            bw, bo = inf, 0.0
+            n_pf = nd = nb = qsum = 0
+            mu = mc = 0.0
+            for inst in c.instances:
+                q = len(inst.queue)
+                qr = q + len(inst.batch)
+                qsum += qr
+                if inst.state == UP:
+                    if inst.role == PREFILL:
+                        n_pf += 1
+                        w = inst.busy_until_s - now
+                        w = (w if w > 0.0 else 0.0) + inst.queued_work_s
+                        op = 1.0 if q < maxq else 0.0
+                        if w < bw:
+                            bw, bo = w, op
+                        if detail:
+                            w_c.append(w)
+                            o_c.append(op)
+                            q_c.append(qr)
+                        continue
+                    nd += 1
+                    mu += inst.mem_used_bytes
+                    mc += inst.mem_capacity_bytes
+                    nb += len(inst.members)
+                if detail:
+                    w_c.append(inf)
+                    o_c.append(0.0)
+                    q_c.append(qr)
+            waits.append(w_c)
+            opens.append(o_c)
+            queues.append(q_c)
+            best_w.append(bw)
+            best_open.append(bo)
+            cq.append(qsum)
+            pf.append(n_pf * self.inv_n[ci])
+            mem.append(mu / mc if mc > 0.0 else 0.0)
+            batch.append(nb / (nd * c.decode_max_batch) if nd else 0.0)
+            dq.append(len(c.decode_queue))
+        s_open: list[float] = []
+        s_queue: list[int] = []
+        s_wait: list[float] = []
+        for ci, ii in self.slot_refs:
+            if ii >= 0:
+                s_open.append(opens[ci][ii])
+                s_queue.append(queues[ci][ii])
+                s_wait.append(waits[ci][ii])
+            else:
+                s_open.append(best_open[ci])
+                s_queue.append(cq[ci])
+                s_wait.append(best_w[ci])
+        links = self.links
+        return ClusterSnapshot(
+            now, self.ttft_slo_s, self.tpot_slo_s, s_open, s_queue, s_wait,
+            pf, mem, batch, dq,
+            [l.effective_bytes_s * k for l, k in zip(links, self.inv_nominal)],
+            [l.utilisation for l in links],
+            [l.active_flows for l in links],
+        )
+
+    def request(self, req: "Request") -> RequestFeatures:
+        """The :class:`RequestFeatures` of ``req`` now."""
+        sim = self.sim
+        inp = req.input_tokens
+        if self.has_cache:
+            cached = tuple([sim.cached_tokens(ci, req) for ci in range(len(self.clusters))])
+        else:
+            cached = (0,) * len(self.clusters)
+        svc_c = [stm.prefill_s([(inp - k, k)]) for stm, k in zip(self.stms, cached)]
+        svc = [svc_c[ci] for ci in self.slot_cluster]
+        for k, dst, src in self.pull_slots:
+            if cached[src] > cached[dst]:
+                wait = self.clusters[dst].min_prefill_wait_s()
+                if wait < math.inf:
+                    # public API: predicted TTFT with the pull, minus the queueing part
+                    svc[k] = sim.predicted_ttft_s(req, dst, src) - wait
+        return RequestFeatures(inp, req.output_tokens, cached, svc)
+
+
+def take_snapshot(sim: "Simulator", slots: tuple[Slot, ...]) -> ClusterSnapshot:
+    """Read a :class:`ClusterSnapshot` from a live simulator (public attributes only)."""
+    return SnapshotReader(sim, slots).read()
+
+
+def request_features(sim: "Simulator", req: "Request", slots: tuple[Slot, ...]) -> RequestFeatures:
+    """Read a :class:`RequestFeatures` for ``req`` from a live simulator."""
+    return SnapshotReader(sim, slots).request(req)
