@@ -7,11 +7,17 @@ Three mechanisms on top of the static length rule (PAPER.md, Routing):
    maximised: ``max_t min(Th_prfaas / p, Th_pdp / (1 - p))``, with ``Th_prfaas`` limited by
    the link's *current* effective bandwidth (Eq. 3) and prefill times from the clusters' own
    step-time models (representative lengths, the planner's default convention).
-2. **Short-timescale pressure.** ``t`` is raised when PrfaaS egress nears the link ceiling
+2. **Bandwidth budget.** A PrfaaS instance prefilling a request of length ``l`` emits KV at
+   ``Phi_kv(l) = S_kv(l) / T_prefill(l)`` (Eq. 1), so the link carries at most
+   ``k_max = headroom x B_effective / Phi_kv`` concurrent offloaded prefills without
+   queueing KV. When the KV streams on the link (prefilling or still draining) plus the
+   queued PrfaaS jobs would exceed ``k_max`` the request stays local (``t`` is effectively infinite for it): this is what
+   keeps egress under the link when its bandwidth dips.
+3. **Short-timescale pressure.** ``t`` is raised when PrfaaS egress nears the link ceiling
    (utilisation of the effective bandwidth above ``egress_high``) or the PrfaaS prefill queue
    is longer than the local one by more than ``queue_slack_s``; lowered (down to
    ``min_factor``) when the local PD-P queue is the long one and the link is not busy.
-3. **Cache placement.** When bandwidth is scarce each cluster is judged on its own cache;
+4. **Cache placement.** When bandwidth is scarce each cluster is judged on its own cache;
    when abundant (egress utilisation below ``abundant_below``) the longest prefix anywhere
    counts and is pulled to the prefill cluster (``RouteDecision.pull_from``).
 """
@@ -45,6 +51,8 @@ class AdaptiveRouter(PolicyBase):
             abundant (global-best prefix with pulls).
         max_factor, min_factor: bounds of the multiplicative pressure on ``t``.
         queue_slack_s: tolerated excess of PrfaaS predicted wait over local PD-P wait.
+        bandwidth_headroom: fraction of the effective link bandwidth offloads may plan on
+            (``inf``: no bandwidth budget).
     """
 
     name = "prfaas-adaptive"
@@ -60,6 +68,7 @@ class AdaptiveRouter(PolicyBase):
         max_factor: float = 8.0,
         min_factor: float = 0.5,
         queue_slack_s: float = 2.0,
+        bandwidth_headroom: float = 1.0,
     ) -> None:
         if threshold_tokens < 0:
             raise ValueError("threshold_tokens: must be >= 0")
@@ -76,6 +85,9 @@ class AdaptiveRouter(PolicyBase):
         self.max_factor = float(max_factor)
         self.min_factor = float(min_factor)
         self.queue_slack_s = float(queue_slack_s)
+        if not bandwidth_headroom > 0:
+            raise ValueError("bandwidth_headroom: must be > 0")
+        self.bandwidth_headroom = float(bandwidth_headroom)
         self._lengths: deque[int] = deque(maxlen=self.window)
         self._seen = 0
         self.last_factor = 1.0
@@ -111,6 +123,22 @@ class AdaptiveRouter(PolicyBase):
         elif -excess > self.queue_slack_s and egress < self.egress_high:
             factor *= max(self.min_factor, 1.0 - (-excess - self.queue_slack_s) / (4 * self.queue_slack_s))
         return min(max(factor, self.min_factor), self.max_factor)
+
+    def over_budget(self, req: "Request", view: "Simulator", home: int, prfaas: int, cached: int) -> bool:
+        """Whether one more offload would push PrfaaS egress past the bandwidth budget."""
+        if math.isinf(self.bandwidth_headroom):
+            return False
+        link = view.link_between(prfaas, home)
+        if link is None:
+            return False
+        pf = view.clusters[prfaas]
+        new = max(req.input_tokens - cached, 1)
+        phi = (view.kv_bytes_per_token * req.input_tokens + view.state_bytes) / pf.stm.prefill_s([(new, cached)])
+        k_max = self.bandwidth_headroom * link.effective_bytes_s / phi
+        # KV streams on the link now (prefilling, or draining after prefill) plus the queued
+        # PrfaaS jobs that will stream next, plus this one
+        queued = sum(len(i.queue) for i in pf.instances)
+        return link.active_flows + queued + 1 > k_max
 
     # ------------------------------------------------------------------ re-optimisation
     def reoptimise(self, view: "Simulator", home: int, prfaas: int) -> float:
@@ -180,7 +208,9 @@ class AdaptiveRouter(PolicyBase):
             if total - max(l_pd, l_pf) <= t:
                 pull = prfaas if l_pf > l_pd else None
                 return RouteDecision(prefill_cluster=home, pull_from=pull)
-            return RouteDecision(prefill_cluster=prfaas, pull_from=home if l_pd > l_pf else None)
-        if total - l_pd <= t:
+            if not self.over_budget(req, view, home, prfaas, max(l_pd, l_pf)):
+                return RouteDecision(prefill_cluster=prfaas, pull_from=home if l_pd > l_pf else None)
+            return RouteDecision(prefill_cluster=home, pull_from=prfaas if l_pf > l_pd else None)
+        if total - l_pd <= t or self.over_budget(req, view, home, prfaas, l_pf):
             return RouteDecision(prefill_cluster=home)
         return RouteDecision(prefill_cluster=prfaas)
