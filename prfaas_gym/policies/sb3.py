@@ -22,19 +22,19 @@ def unwrap_envs(env: Any) -> list[Any]:
 
 
 def _sim_of(env: Any) -> Any:
-    for attr in ("sim", "simulator", "_sim"):
-        sim = getattr(env, attr, None)
-        if sim is not None:
-            return sim
-    raise ValueError(f"{type(env).__name__}: no simulator attribute (sim) to read the pending request from")
+    if not hasattr(env, "decision_to_action"):
+        raise ValueError(f"{type(env).__name__}: no decision_to_action(); heuristics predict only on routing envs")
+    return getattr(env, "sim", None)
 
 
 def action_for(router: Any, env: Any) -> Any:
     """The env action equal to ``router``'s decision on the env's pending request."""
     sim = _sim_of(env)
-    req = sim.pending_request
+    req = getattr(env, "pending_request", None)
     if req is None:
-        return env.action_space.sample() * 0 if hasattr(env, "action_space") else 0
+        req = sim.pending_request if sim is not None else None
+    if req is None:
+        return 0  # episode over: SB3 still asks once; any valid action does
     decision = router.route(req, sim)
     return env.decision_to_action(decision)
 
