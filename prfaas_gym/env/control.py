@@ -1,0 +1,157 @@
+"""Shared core of the periodic-control envs (Threshold, Provisioning, DualTimescale).
+
+Between steps the simulator routes every request itself with the paper's threshold rule
+(:class:`~prfaas_gym.sim.ThresholdRouter`); a step sets the controls, runs one interval of
+simulated time and observes the cluster plus what happened in the interval.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from gymnasium import spaces
+
+from prfaas_gym.env.base import PrfaasEnvBase
+from prfaas_gym.env.driver import advance_to
+from prfaas_gym.env.observation import WindowStats, control_feature_names, control_obs_size, encode_control_obs
+from prfaas_gym.env.rewards import Outcome
+from prfaas_gym.env.snapshot import SLOT_REJECT, SnapshotReader, build_slots
+from prfaas_gym.sim import ThresholdRouter
+
+MIN_THRESHOLD_TOKENS = 256.0
+
+
+def threshold_from_unit(u: float, max_tokens: float) -> float:
+    """Map ``u`` in [-1, 1] to a threshold, log-uniformly between 256 and ``max_tokens``."""
+    u = -1.0 if u < -1.0 else (1.0 if u > 1.0 else u)
+    lo, hi = math.log(MIN_THRESHOLD_TOKENS), math.log(max_tokens)
+    return math.exp(lo + (u + 1.0) * 0.5 * (hi - lo))
+
+
+def threshold_bins(n_bins: int, max_tokens: float) -> list[float]:
+    """Thresholds of the discrete bins: bin 0 is 0 tokens (offload everything that can be),
+    bins 1..n-1 are log-uniform from 256 to ``max_tokens``."""
+    if n_bins < 2:
+        raise ValueError("threshold_bins must be >= 2")
+    if n_bins == 2:
+        return [0.0, float(max_tokens)]
+    return [0.0] + [threshold_from_unit(-1.0 + 2.0 * i / (n_bins - 2), max_tokens) for i in range(n_bins - 1)]
+
+
+def cap_from_unit(u: float) -> float:
+    """Map ``u`` in [-1, 1] to a bandwidth-cap fraction of nominal in [0.05, 1]."""
+    u = -1.0 if u < -1.0 else (1.0 if u > 1.0 else u)
+    return 0.05 + 0.95 * (u + 1.0) * 0.5
+
+
+class ControlEnvBase(PrfaasEnvBase):
+    """Common base of the periodic-control envs (not registered itself)."""
+
+    def __init__(
+        self,
+        scenario: str | Path = "paper/prfaas_pd",
+        *,
+        interval_s: float | None = None,
+        reward: str = "goodput",
+        n_requests: int | None = None,
+        max_sim_time_s: float | None = None,
+        max_steps: int | None = None,
+        data_dir: str | Path | None = None,
+        env_config: dict[str, Any] | None = None,
+        overrides: dict[str, Any] | None = None,
+        interval_key: str = "control_interval_s",
+    ) -> None:
+        super().__init__(scenario, reward=reward, n_requests=n_requests, max_sim_time_s=max_sim_time_s,
+                         max_steps=max_steps, data_dir=data_dir, env_config=env_config, overrides=overrides)
+        self.interval_s = float(interval_s if interval_s is not None else self.config[interval_key])
+        if not self.interval_s > 0:
+            raise ValueError(f"{interval_key} must be > 0")
+        self.threshold_max_tokens = float(self.config["threshold_max_tokens"])
+        lay = self._layout_sim
+        self.slots = tuple(s for s in build_slots(lay, int(self.config["max_instance_slots"]), False)
+                           if s.kind != SLOT_REJECT)
+        self.pd_clusters = list(lay.pd_clusters)
+        names = ([s.label for s in self.slots], [c.name for c in lay.clusters], [l.name for l in lay.links])
+        self.feature_names = control_feature_names(*names)
+        n = control_obs_size(len(self.slots), len(lay.clusters), len(lay.links))
+        self.observation_space = spaces.Box(0.0, 1.0, (n,), np.float32)
+        self._layout_sim = None
+        self.router: ThresholdRouter | None = None
+
+    # ------------------------------------------------------------------ episode
+    def _reset_control(self, seed: int | None) -> tuple[np.ndarray, dict[str, Any]]:
+        self.router = ThresholdRouter(self.scenario.default_threshold_tokens)
+        sim = self._reset_sim(seed, router=self.router)
+        self._reader = SnapshotReader(sim, self.slots)
+        reqs = sim.requests
+        span = reqs[-1].arrival_s if reqs else 0.0
+        self._ref_rps = len(reqs) / span if span > 0 else 1.0
+        self._arrived = 0
+        self._win_start = 0.0
+        obs = self._observe(Outcome())
+        return obs, {"sim_time_s": sim.env.now, "dt_s": 0.0, "threshold_tokens": self.router.threshold_tokens}
+
+    def _run_interval(self) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+        sim = self.sim
+        target = min(sim.env.now + self.interval_s, self.max_sim_time_s)
+        advance_to(sim, target)
+        self._steps += 1
+        terminated = sim.done
+        truncated = not terminated and self._time_or_step_cap()
+        o, dt = self._outcome()
+        obs = self._observe(o)
+        info: dict[str, Any] = {
+            "threshold_tokens": self.router.threshold_tokens,
+            "prefill_instances": [sim.clusters[c].prefill_count() for c in self.pd_clusters],
+        }
+        r, info = self._finish_step(o, dt, terminated, truncated, info)
+        return obs, r, terminated, truncated, info
+
+    def _observe(self, o: Outcome) -> np.ndarray:
+        sim = self.sim
+        now = sim.env.now
+        reqs = sim.requests
+        k = self._arrived
+        n = len(reqs)
+        t = self.router.threshold_tokens
+        cnt = long_ = 0
+        tokens = 0.0
+        while k < n and reqs[k].arrival_s <= now:
+            r = reqs[k]
+            cnt += 1
+            tokens += r.input_tokens
+            if r.input_tokens - r.cached_tokens > t:
+                long_ += 1
+            k += 1
+        self._arrived = k
+        span = now - self._win_start
+        self._win_start = now
+        ended = o.good + o.missed + o.rejected
+        win = WindowStats(
+            arrival_rps=cnt / span if span > 0 else 0.0,
+            ref_rps=self._ref_rps,
+            mean_input_tokens=tokens / cnt if cnt else 0.0,
+            long_frac=long_ / cnt if cnt else 0.0,
+            good_frac=o.good / ended if ended else 0.0,
+            reject_frac=o.rejected / ended if ended else 0.0,
+            threshold_frac=t / self.threshold_max_tokens,
+        )
+        return encode_control_obs(self._reader.read(), win)
+
+    # ------------------------------------------------------------------ controls
+    def _set_threshold(self, tokens: float) -> None:
+        self.router.threshold_tokens = float(tokens)
+
+    def _set_cap_fraction(self, frac: float) -> None:
+        for link in self.sim.links:
+            link.set_cap(frac * link.nominal_bytes_s)
+
+    def _change_prefill(self, deltas) -> None:
+        sim = self.sim
+        for c, d in zip(self.pd_clusters, deltas):
+            d = int(d) - 1  # 0, 1, 2 -> -1, 0, +1
+            if d:
+                sim.set_prefill_count(c, sim.clusters[c].prefill_count() + d)

@@ -1,0 +1,74 @@
+"""``prfaas/Provisioning-v0``: change the P/D split of the PD clusters every long interval."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from gymnasium import spaces
+
+from prfaas_gym.env._control_doc import CONTROL_END_DOC, CONTROL_OBS_DOC, CONTROL_REWARD_DOC
+from prfaas_gym.env.control import ControlEnvBase
+
+
+class ProvisioningEnv(ControlEnvBase):
+    __doc__ = f"""Long-timescale prefill/decode rebalancing of the local PD cluster(s).
+
+    ## Description
+    Every ``provision_interval_s`` simulated seconds (scenario ``env.provision_interval_s``,
+    default 120) the agent moves one PD instance between the prefill and decode roles (or
+    not). Role changes go through the simulator: the instance drains its work, waits the
+    scenario's ``switch_delay_s`` and comes back in its new role; each PD cluster keeps at
+    least one instance of each role. Requests are routed by the paper's threshold rule with
+    the scenario's threshold; PrfaaS instances stay prefill-only.
+
+    ## Action Space
+    ``MultiDiscrete([3] * P)``, P = number of PD clusters (1 in the shipped scenarios):
+    per PD cluster ``0`` = one prefill instance fewer, ``1`` = keep, ``2`` = one more
+    (relative to the target split, so repeated actions while an instance switches add up).
+    Requests that would leave a role empty are clamped; nothing is masked.
+
+    ## Observation Space
+    {CONTROL_OBS_DOC}
+    ## Rewards
+    {CONTROL_REWARD_DOC}
+    ## Starting State
+    A fresh simulator with the episode's seed and the scenario's initial split, at time 0.
+
+    ## Episode End
+    {CONTROL_END_DOC}
+    ## Arguments
+    ``scenario``, ``reward``, ``n_requests``, ``max_sim_time_s``, ``max_steps``,
+    ``data_dir``, ``env_config``, ``overrides`` as for ``prfaas/Routing-v0``;
+    ``interval_s`` (overrides ``provision_interval_s``).
+
+    ## Version History
+    * v0: initial version.
+    """
+
+    def __init__(
+        self,
+        scenario: str | Path = "paper/prfaas_pd",
+        *,
+        reward: str = "goodput",
+        interval_s: float | None = None,
+        n_requests: int | None = None,
+        max_sim_time_s: float | None = None,
+        max_steps: int | None = None,
+        data_dir: str | Path | None = None,
+        env_config: dict[str, Any] | None = None,
+        overrides: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(scenario, interval_s=interval_s, reward=reward, n_requests=n_requests,
+                         max_sim_time_s=max_sim_time_s, max_steps=max_steps, data_dir=data_dir,
+                         env_config=env_config, overrides=overrides, interval_key="provision_interval_s")
+        if not self.pd_clusters:
+            raise ValueError(f"{self.scenario_name}: Provisioning needs at least one PD cluster")
+        self.action_space = spaces.MultiDiscrete([3] * len(self.pd_clusters))
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        return self._reset_control(seed)
+
+    def step(self, action):
+        self._change_prefill(list(action))
+        return self._run_interval()
