@@ -64,6 +64,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             msg = f"unknown name {msg}"
         print(f"prfaas-gym: error: {msg}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # e.g. `prfaas-gym ... | head`: the reader left, nothing to report
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except KeyboardInterrupt:
         print("prfaas-gym: interrupted", file=sys.stderr)
         return 130
