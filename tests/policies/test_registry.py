@@ -55,7 +55,7 @@ def test_unknown_names_list_known_ones(bursty):
         make_provisioner("nope", bursty)
     with pytest.raises(ValueError, match="bad parameters"):
         make_router({"name": "local-only", "x": 1}, bursty)
-    with pytest.raises(ValueError, match="learned policies"):
+    with pytest.raises(ValueError, match="trained policy|learned policies"):
         make_router("trained:ppo-routing", bursty)
 
 
