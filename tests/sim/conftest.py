@@ -6,7 +6,7 @@ import types
 from typing import Any
 
 import pytest
-from tiny_scenarios import link, pd_cluster, prfaas_cluster, scenario_dict
+from tests.sim.tiny_scenarios import link, pd_cluster, prfaas_cluster, scenario_dict
 
 from prfaas_gym.scenario import parse_scenario
 

@@ -7,7 +7,7 @@ import math
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from tiny_scenarios import link, pd_cluster, prfaas_cluster, scenario_dict
+from tests.sim.tiny_scenarios import link, pd_cluster, prfaas_cluster, scenario_dict
 
 from prfaas_gym.scenario import parse_scenario
 from prfaas_gym.sim import Simulator, ThresholdRouter
