@@ -1,4 +1,4 @@
-"""``prfaas-gym plan SCENARIO [--json]``: wire with ``add_plan_parser(subparsers)`` in cli.py."""
+"""``prfaas-gym plan SCENARIO [--json] [--simulate]``: wire with ``add_plan_parser(subparsers)`` in cli.py."""
 
 from __future__ import annotations
 
@@ -26,6 +26,12 @@ def add_plan_parser(subparsers: "argparse._SubParsersAction[argparse.ArgumentPar
     p.add_argument("--decode", choices=("step_time", "slo"), default="step_time",
                    help="T_decode from the PD step-time model at BS_max (default) or the TPOT SLO")
     p.add_argument("--data-dir", default=None, help="base directory of trace files")
+    p.add_argument("--simulate", action="store_true",
+                   help="also simulate at the plan (split and threshold) and bisect its capacity; "
+                   "print both side by side")
+    p.add_argument("--requests", type=int, default=None,
+                   help="with --simulate: requests per simulated run (default 10000)")
+    p.add_argument("--seed", type=int, default=None, help="with --simulate: seed (default: the scenario's)")
     p.set_defaults(func=run_plan)
     return p
 
@@ -43,5 +49,18 @@ def run_plan(args: argparse.Namespace) -> int:
     except (ScenarioError, ValueError) as exc:
         print(f"prfaas-gym plan: {exc}", file=sys.stderr)
         return 2
+    if getattr(args, "simulate", False):
+        from .capacity_cli import plan_vs_simulation
+
+        try:
+            obj, text = plan_vs_simulation(scenario, plan, requests=args.requests, seed=args.seed,
+                                           data_dir=args.data_dir)
+        except ValueError as exc:
+            print(f"prfaas-gym plan: {exc}", file=sys.stderr)
+            return 2
+        from prfaas_gym.commands.common import dump_json
+
+        print(dump_json(obj) if args.json else text)
+        return 0
     print(plan.to_json(indent=None) if args.json else plan.summary())
     return 0
