@@ -80,9 +80,22 @@ class RooflineModel:
         self._bw = hardware.hbm_bandwidth_bytes_s * e.memory_efficiency
         self._link = hardware.nvlink_bandwidth_bytes_s * e.comm_efficiency
         self._build()
+        self._install_caches()
+
+    _CACHES = ("_prefill_cached", "_gemm_s", "_decode_cached")
+
+    def _install_caches(self) -> None:
         self._prefill_cached = functools.lru_cache(maxsize=1 << 16)(self._prefill)
         self._gemm_s = functools.lru_cache(maxsize=1 << 14)(self._gemm_time)
         self._decode_cached = functools.lru_cache(maxsize=1 << 16)(self._decode)
+
+    def __getstate__(self) -> dict:
+        # memo tables are per-object closures: drop them (a simulator pickles mid-run)
+        return {k: v for k, v in self.__dict__.items() if k not in self._CACHES}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._install_caches()
 
     def prefill_s(self, seqs: Sequence[tuple[int, int]]) -> float:
         """Seconds for one batched prefill step over ``(new_tokens, cached_tokens)`` pairs (memoised)."""

@@ -74,6 +74,14 @@ class TableModel:
         self.decode_s_per_seq = float(decode_s_per_seq)
         self._seq = functools.lru_cache(maxsize=1 << 16)(self._seq_time)
 
+    def __getstate__(self) -> dict:
+        # the memo table is a per-object closure: drop it (a simulator pickles mid-run)
+        return {k: v for k, v in self.__dict__.items() if k != "_seq"}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._seq = functools.lru_cache(maxsize=1 << 16)(self._seq_time)
+
     def curve_s(self, tokens: float) -> float:
         """``T(tokens)``: interpolation inside the table, end-segment extrapolation outside."""
         x, y = self._x, self._y

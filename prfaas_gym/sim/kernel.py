@@ -25,6 +25,12 @@ from typing import Any, Callable
 import simpy
 from simpy.events import Event
 
+class SimEnvironment(simpy.Environment):
+    """``simpy.Environment`` that pickles: SimPy binds its event classes onto the instance
+    (``BoundClass.bind_early``), which do not survive a round trip; this subclass leaves them
+    on the class, where attribute lookup finds them all the same."""
+
+
 PRIO_COMPLETION = 0
 PRIO_ENVIRONMENT = 1
 PRIO_CONTROL = 2

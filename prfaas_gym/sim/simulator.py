@@ -13,12 +13,13 @@ import math
 from typing import Callable, Sequence
 
 import numpy as np
-import simpy
 
 import prfaas_gym.perf as _perf
 from prfaas_gym.sim.cluster import PD, Cluster
 from prfaas_gym.sim.job import Job
-from prfaas_gym.sim.kernel import PRIO_ARRIVAL, PRIO_CONTROL, PRIO_ENVIRONMENT, schedule, schedule_at
+from prfaas_gym.sim.kernel import (
+    PRIO_ARRIVAL, PRIO_CONTROL, PRIO_ENVIRONMENT, SimEnvironment, schedule, schedule_at,
+)
 from prfaas_gym.sim.link import Link, per_flow_cap_bytes_s
 from prfaas_gym.sim.router import Provisioner, RouteDecision, Router, ThresholdRouter
 from prfaas_gym.workload import build_workload
@@ -75,7 +76,7 @@ class Simulator:
         self.scenario = scenario
         self.seed = scenario.seed if seed is None else int(seed)
         self.model = scenario.model
-        self.env = simpy.Environment()
+        self.env = SimEnvironment()
         self.external_routing = external_routing
         self.fallback_router: Router = ThresholdRouter(scenario.default_threshold_tokens)
         self.router: Router = router if router is not None else self.fallback_router
