@@ -2,7 +2,7 @@
 
 Heuristics, learned policies and the Gymnasium envs all plug in here. The simulator passes
 itself as the read-only ``view``; policies must not mutate it except through the methods
-documented as control inputs (``Simulator.set_threshold``, ``Simulator.set_prefill_count``,
+documented as control inputs (``Simulator.set_prefill_count``,
 ``Link.set_cap``).
 """
 
