@@ -79,7 +79,7 @@ def _link_bandwidth(scenario: Any, a: str, b: str) -> float:
         return math.inf
     for link in scenario.links:
         if {link.a, link.b} == {a, b}:
-            return float(link.bandwidth_bytes_s)
+            return float(link.profile.bandwidth_bytes_s)
     raise ValueError(f"{scenario.source}: links: no link between datacenters {a!r} and {b!r}")
 
 

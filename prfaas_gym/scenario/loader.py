@@ -17,7 +17,7 @@ from typing import Any, Mapping
 
 import yaml
 
-from prfaas_gym.profiles import ProfileError, get_hardware, get_model
+from prfaas_gym.profiles import LinkProfile, ProfileError, get_hardware, get_model
 from prfaas_gym.scenario.errors import ScenarioError
 from prfaas_gym.scenario.spec import ClusterSpec, FaultSpec, FluctuationSpec, LinkSpec, Scenario
 
@@ -355,18 +355,16 @@ def _parse_link(raw: Any, i: int, source: str, dcs: set[str]) -> LinkSpec:
             dip_fraction=ff.number("dip_fraction", 0.3, minimum=0),
             max_fraction=ff.number("max_fraction", 1.0, positive=True),
         )
-    return LinkSpec(
+    profile = LinkProfile(
         name=f.string("name", f"{between[0]}-{between[1]}"),
-        a=between[0],
-        b=between[1],
         bandwidth_bytes_s=bw * GBPS,
         rtt_s=f.number("rtt_ms", 5.0, minimum=0) / 1e3,
         tcp_connections=f.integer("tcp_connections", 16, minimum=1),
         per_connection_bytes_s=f.number("per_connection_gbps", 10.0, positive=True) * GBPS,
         loss=f.number("loss", 0.0, minimum=0),
-        bandwidth_schedule=tuple(schedule),
-        fluctuation=fluct,
+        bandwidth_series=tuple(schedule) or None,
     )
+    return LinkSpec(a=between[0], b=between[1], profile=profile, fluctuation=fluct)
 
 
 def _parse_fault(raw: Any, i: int, source: str, clusters, links) -> FaultSpec:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from prfaas_gym.profiles import HardwareProfile, ModelProfile
+from prfaas_gym.profiles import HardwareProfile, LinkProfile, ModelProfile
 
 
 @dataclass(frozen=True)
@@ -51,18 +51,18 @@ class FluctuationSpec:
 
 @dataclass(frozen=True)
 class LinkSpec:
-    """An inter-datacenter link between datacenters ``a`` and ``b``."""
+    """An inter-datacenter link between datacenters ``a`` and ``b`` with its network profile
+    (bandwidth, RTT, connections, loss, optional bandwidth time series) and random fluctuation."""
 
-    name: str
     a: str
     b: str
-    bandwidth_bytes_s: float
-    rtt_s: float
-    tcp_connections: int
-    per_connection_bytes_s: float
-    loss: float
-    bandwidth_schedule: tuple[tuple[float, float], ...]
+    profile: LinkProfile
     fluctuation: FluctuationSpec | None
+
+    @property
+    def name(self) -> str:
+        """The link's name (its profile's)."""
+        return self.profile.name
 
 
 @dataclass(frozen=True)

@@ -106,10 +106,9 @@ class Simulator:
         self.links: list[Link] = []
         self._link_between: dict[tuple[str, str], Link] = {}
         for spec in scenario.links:
-            cap = per_flow_cap_bytes_s(
-                spec.tcp_connections, spec.per_connection_bytes_s, spec.rtt_s, spec.loss
-            )
-            link = Link(self.env, spec.name, spec.a, spec.b, spec.bandwidth_bytes_s, spec.rtt_s, cap, self._on_flow_done)
+            p = spec.profile
+            cap = per_flow_cap_bytes_s(p.tcp_connections, p.per_connection_bytes_s, p.rtt_s, p.loss)
+            link = Link(self.env, p.name, spec.a, spec.b, p.bandwidth_bytes_s, p.rtt_s, cap, self._on_flow_done)
             self.links.append(link)
             self._link_between[(spec.a, spec.b)] = link
             self._link_between[(spec.b, spec.a)] = link
@@ -508,7 +507,7 @@ class Simulator:
 
     def _schedule_environment(self, scenario) -> None:
         for link, spec in zip(self.links, scenario.links):
-            for t_s, bytes_s in spec.bandwidth_schedule:
+            for t_s, bytes_s in spec.profile.bandwidth_series or ():
                 schedule_at(self.env, t_s, PRIO_ENVIRONMENT, self._on_bandwidth_point, (link, bytes_s))
             if spec.fluctuation is not None:
                 rng = rng_stream(self.seed, STREAM_BANDWIDTH + 16 * (1 + self.links.index(link)))

@@ -42,7 +42,7 @@ def paper_scenario(kind="prfaas_pd"):
         name=kind, source=f"envs/paper/{kind}.yaml", seed=0, tpot_slo_s=0.025, router={},
         model=SimpleNamespace(kv_bytes=case_study_kv_bytes),
         clusters=tuple(clusters),
-        links=(SimpleNamespace(a="remote", b="local", bandwidth_bytes_s=12.5e9),),
+        links=(SimpleNamespace(a="remote", b="local", profile=SimpleNamespace(bandwidth_bytes_s=12.5e9)),),
         workload={"kind": "synthetic", "requests": 100,
                   "input_tokens": {"dist": "lognormal", "mu": 9.9, "sigma": 1.0,
                                    "min": 128, "max": 131072},
