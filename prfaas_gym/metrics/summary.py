@@ -8,6 +8,8 @@ All latency metrics are over completed requests. Definitions:
 - goodput: completed requests meeting both the TTFT and the TPOT SLO, per simulated second.
 - slo_attainment: those requests over all requests that entered (rejections count as misses).
 - egress: cross-DC bytes per second summed over links, in 1-second bins (mean and p99).
+- prefill_utilisation: prefill busy time over the time instances spent in the prefill role;
+  decode_batch_utilisation: time-averaged decode batch size over the max batch, in the decode role.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ SUMMARY_KEYS = (
     "ttft_mean_s", "ttft_p50_s", "ttft_p90_s", "ttft_p99_s", "tpot_mean_s", "tpot_p50_s",
     "tpot_p90_s", "tpot_p99_s", "slo_attainment", "egress_gbps_mean", "egress_gbps_p99",
     "egress_utilisation", "prefix_hit_fraction", "offload_fraction", "prefill_utilisation",
+    "decode_batch_utilisation",
     "gpu_hours", "cost_usd", "goodput_per_dollar", "sim_time_s",
 )
 
@@ -78,6 +81,21 @@ def egress_series(sim: "Simulator", bin_s: float = 1.0, end_s: float | None = No
     return edges[:-1], total * 8 / 1e9
 
 
+def role_seconds(sim: "Simulator") -> dict[tuple[int, int], tuple[float, float]]:
+    """Seconds each instance has served as (prefill, decode) so far, keyed by (cluster, index)."""
+    from prfaas_gym.sim.instance import DECODE, DRAINING, PREFILL, UP
+
+    now = sim.env.now
+    out = {}
+    for c in sim.clusters:
+        for i in c.instances:
+            t = dict(i.role_time_s)
+            if i.state in (UP, DRAINING):
+                t[i.role] += now - i._role_since_s
+            out[(c.index, i.index)] = (t[PREFILL], t[DECODE])
+    return out
+
+
 def summarize(sim: "Simulator") -> dict:
     """The summary dictionary (keys in ``SUMMARY_KEYS`` order)."""
     reqs = sim.requests
@@ -108,10 +126,13 @@ def summarize(sim: "Simulator") -> dict:
     egress_mean = float(sum(l.bytes_sent for l in sim.links) * 8 / 1e9 / span) if sim.links else 0.0
     gpu_hours = scenario.total_gpus * sim_time / 3600.0
     cost = sum(c.gpus * c.hardware.price_per_gpu_hour_usd for c in scenario.clusters) * sim_time / 3600.0
-    prefill_time = sum(i.busy_s for c in sim.clusters for i in c.instances)
-    prefill_capacity = sum(
-        len(c.instances) for c in sim.clusters
-    ) * sim_time
+    role_time = role_seconds(sim)
+    prefill_busy = sum(i.busy_s for c in sim.clusters for i in c.instances)
+    decode_batch = sum(i.batch_time_s for c in sim.clusters for i in c.instances)
+    decode_slots = sum(
+        role_time[(c.index, i.index)][1] * c.decode_max_batch for c in sim.clusters for i in c.instances
+    )
+    prefill_capacity = sum(t[0] for t in role_time.values())
     routed = ~rejected & (np.fromiter((r.prefill_cluster != "" for r in reqs), bool, n))
     return {
         "requests": n,
@@ -134,9 +155,17 @@ def summarize(sim: "Simulator") -> dict:
         "egress_utilisation": egress_mean / nominal_gbps if nominal_gbps > 0 else 0.0,
         "prefix_hit_fraction": float(cached[routed].sum() / inp[routed].sum()) if routed.any() else 0.0,
         "offload_fraction": float(offloaded[routed].mean()) if routed.any() else 0.0,
-        "prefill_utilisation": float(prefill_time / prefill_capacity) if prefill_capacity > 0 else 0.0,
+        "prefill_utilisation": float(prefill_busy / prefill_capacity) if prefill_capacity > 0 else 0.0,
+        "decode_batch_utilisation": float(decode_batch / decode_slots) if decode_slots > 0 else 0.0,
         "gpu_hours": gpu_hours,
         "cost_usd": cost,
         "goodput_per_dollar": float(n_good / cost) if cost > 0 else math.nan,
         "sim_time_s": sim_time,
     }
+
+
+def gauge_arrays(sim: "Simulator") -> dict[str, np.ndarray]:
+    """The simulator's sampled gauges (``Simulator(gauge_interval_s=...)``) as column arrays."""
+    rows = np.array(sim.gauges, dtype=float).reshape(-1, 6)
+    names = ("time_s", "cluster", "queued_prefill", "decode_queue", "kv_bytes_in_use", "decode_batch")
+    return {n: rows[:, k] for k, n in enumerate(names)}

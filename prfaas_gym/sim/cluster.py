@@ -208,6 +208,7 @@ class Cluster:
                 self._on_drained(inst)
 
     def _on_drained(self, inst: Instance) -> None:
+        inst.account_role(self.sim.env.now)
         inst.state = SWITCHING
         self.instance_changed(inst)
         schedule(self.sim.env, self.sim.scenario.switch_delay_s, PRIO_COMPLETION, self._on_switched, inst)
@@ -216,6 +217,7 @@ class Cluster:
         inst: Instance = event._value
         if inst.state != SWITCHING:
             return  # failed meanwhile
+        inst.account_role(self.sim.env.now)
         inst.role = inst.target_role
         inst.state = UP
         inst.steps_done = 0.0
@@ -239,6 +241,7 @@ class Cluster:
         inst = self.instances[idx]
         if inst.state != FAILED:
             return
+        inst.account_role(self.sim.env.now)
         inst.role = inst.target_role
         inst.state = UP
         inst.last_update_s = self.sim.env.now

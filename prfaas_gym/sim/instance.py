@@ -37,6 +37,9 @@ class Instance:
         self.role = role
         self.state = UP
         self.target_role = role
+        # seconds spent serving each role (up or draining); see account_role
+        self.role_time_s = {PREFILL: 0.0, DECODE: 0.0}
+        self._role_since_s = 0.0
         self.epoch = 0  # bumped on failure: stale completions are ignored
         # prefill side
         self.queue: deque[Job] = deque()
@@ -58,6 +61,13 @@ class Instance:
         self.last_update_s = 0.0
         self.decode_version = 0
         self.tokens_generated = 0.0
+        self.batch_time_s = 0.0  # integral of the decode batch size over time
+
+    def account_role(self, now_s: float) -> None:
+        """Credit the time since the last change to the current role (call before any change)."""
+        if self.state in (UP, DRAINING):
+            self.role_time_s[self.role] += now_s - self._role_since_s
+        self._role_since_s = now_s
 
     def __repr__(self) -> str:
         return f"Instance({self.cluster.name}/{self.index}, {self.role}, {self.state})"
@@ -141,9 +151,11 @@ class Instance:
 
     def _advance_decode(self, now_s: float) -> None:
         if self.members and self.step_s > 0.0:
-            steps = (now_s - self.last_update_s) / self.step_s
+            dt = now_s - self.last_update_s
+            steps = dt / self.step_s
             self.steps_done += steps
             self.tokens_generated += steps * len(self.members)
+            self.batch_time_s += dt * len(self.members)
         self.last_update_s = now_s
 
     def context_tokens(self) -> float:
@@ -218,6 +230,7 @@ class Instance:
         """Fail now: return every job this instance held (queued, prefilling or decoding)."""
         now = self.cluster.sim.env.now
         self._advance_decode(now)
+        self.account_role(now)
         self.epoch += 1
         self.decode_version += 1
         lost = list(self.batch) + list(self.queue) + [m[2] for m in self.members]

@@ -57,6 +57,9 @@ class Simulator:
         n_requests, rate_rps, duration_s: workload overrides (exactly ``n_requests`` enter).
         external_routing: do not call a router; ``next_decision()`` returns each arriving
             request and ``apply()`` routes it (the Gymnasium envs drive the simulator so).
+        gauge_interval_s: when set, sample per-cluster gauges (queued prefill requests,
+            decode queue, decode KV memory in use, decode batch) every this many simulated
+            seconds into ``gauges``; a fixed-interval sample mean is a time-weighted mean.
     """
 
     def __init__(
@@ -72,6 +75,7 @@ class Simulator:
         rate_rps: float | None = None,
         duration_s: float | None = None,
         external_routing: bool = False,
+        gauge_interval_s: float | None = None,
     ) -> None:
         self.scenario = scenario
         self.seed = scenario.seed if seed is None else int(seed)
@@ -139,6 +143,13 @@ class Simulator:
         self._schedule_environment(scenario)
         if provisioner is not None:
             schedule(self.env, provisioner.interval_s, PRIO_CONTROL, self._on_provision_tick)
+        # rows of (time, cluster, queued prefill, decode queue, KV bytes in use, decode batch)
+        self.gauges: list[tuple[float, int, int, int, float, int]] = []
+        self.gauge_interval_s = gauge_interval_s
+        if gauge_interval_s is not None:
+            if not gauge_interval_s > 0:
+                raise ValueError("gauge_interval_s must be positive")
+            schedule(self.env, 0.0, PRIO_CONTROL, self._on_gauge_tick)
         self._log_prefill_counts()
 
     # ================================================================== queries for policies
@@ -552,6 +563,17 @@ class Simulator:
             for cluster, n in sorted(targets.items()):
                 self.set_prefill_count(cluster, n)
         schedule(self.env, self.provisioner.interval_s, PRIO_CONTROL, self._on_provision_tick)
+
+    def _on_gauge_tick(self, event) -> None:
+        if self.done:
+            return
+        now = self.env.now
+        for c in self.clusters:
+            self.gauges.append((
+                now, c.index, c.queued_prefill_requests(), len(c.decode_queue),
+                sum(i.mem_used_bytes for i in c.instances), sum(len(i.members) for i in c.instances),
+            ))
+        schedule(self.env, self.gauge_interval_s, PRIO_CONTROL, self._on_gauge_tick)
 
     def _log_prefill_counts(self) -> None:
         now = self.env.now

@@ -194,3 +194,19 @@ def test_prefill_failure_reroutes_queued_requests(make_scenario, tiny):
     assert s["completed"] == 4
     assert sum(r.retries for r in reqs) >= 1
     assert all(r.prefill_end_s > 0.05 or r.retries == 0 for r in reqs)
+
+
+def test_gauges_and_utilisation(make_scenario, tiny):
+    from prfaas_gym.metrics import gauge_arrays
+
+    sc = make_scenario([tiny.pd_cluster()])
+    # one request decoding 100 steps of 20 ms from ~0.11 s: batch 1 of max 256
+    req = Request(0, 0.0, 1000, 101)
+    sim = Simulator(sc, requests=[req], gauge_interval_s=0.5)
+    s = sim.run()
+    g = gauge_arrays(sim)
+    assert list(g["time_s"][:3]) == [0.0, 0.5, 1.0]
+    assert g["decode_batch"][1] == 1 and g["kv_bytes_in_use"][1] == pytest.approx(KV_PER_TOKEN * 1101)
+    # prefill busy 0.11 s of the ~2.11 s the prefill instance existed
+    assert s["prefill_utilisation"] == pytest.approx(prefill_s(1000) / s["sim_time_s"], rel=1e-6)
+    assert s["decode_batch_utilisation"] == pytest.approx(2.0 / s["sim_time_s"] / 256, rel=1e-6)
