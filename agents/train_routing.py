@@ -1,0 +1,81 @@
+"""Train a per-request router on ``prfaas/Routing-v0`` (MaskablePPO or PPO).
+
+Recipe: behaviour-clone the best heuristic (``bc_heuristic``) on training seeds, then
+fine-tune with (Maskable)PPO. Everything else (envs, callbacks, saving) comes from
+:mod:`prfaas_gym.training`.
+
+    python agents/train_routing.py --config agents/configs/routing_bursty.yaml   # shipped policy
+    python agents/train_routing.py --smoke                                          # CI
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from prfaas_gym.training import imitation, pipeline
+from prfaas_gym.training.config import TrainSettings, parse_settings
+from prfaas_gym.training.envs import env_kwargs_of
+
+
+@dataclass
+class RoutingSettings(TrainSettings):
+    """Routing settings (see :class:`TrainSettings`), plus the imitation warm start.
+
+    Attributes:
+        bc_heuristic: heuristic to clone first ("" skips behaviour cloning).
+        bc_episodes: demonstration episodes (training seeds ``train_seed_start ..``).
+        bc_epochs: supervised epochs over the demonstrations.
+        bc_lr: learning rate of the supervised pre-training.
+    """
+
+    env_id: str = "prfaas/Routing-v0"
+    scenario: str = "envs/bursty_fluctuating.yaml"
+    algo: str = "maskable_ppo"
+    n_requests: int | None = 1000
+    total_timesteps: int = 300_000
+    learning_rate: float = 5e-5
+    n_steps: int = 2048
+    batch_size: int = 512
+    n_epochs: int = 5
+    gamma: float = 0.995
+    clip_range: float = 0.1
+    ent_coef: float = 0.001
+    eval_freq: int = 25_000
+    heuristics: str = "mooncake-conductor,least-loaded,prfaas-adaptive,prfaas-threshold"
+    bc_heuristic: str = "mooncake-conductor"
+    bc_episodes: int = 60
+    bc_epochs: int = 30
+    bc_lr: float = 1e-3
+
+
+def main(argv: list[str] | None = None) -> dict:
+    s = parse_settings(RoutingSettings, argv, __doc__)
+    ctx = pipeline.start_run(s)
+    env_kwargs = env_kwargs_of(s)
+    venv = pipeline.build_venv(s, env_kwargs)
+    model = pipeline.build_model(s, venv, ctx.run_dir)
+    maskable = s.algo == "maskable_ppo"
+    callbacks, eval_cb = pipeline.build_callbacks(s, ctx, env_kwargs, maskable)
+
+    if s.bc_heuristic:  # imitation warm start
+        seeds = s.train_seeds[: s.bc_episodes]
+        demos = imitation.collect_demonstrations(s.env_id, env_kwargs, s.bc_heuristic, seeds)
+        imitation.fit_normalizer(venv, demos, s.gamma)
+        hist = imitation.behaviour_clone(model, demos, venv, epochs=s.bc_epochs, lr=s.bc_lr,
+                                         gamma=s.gamma, seed=s.seed)
+        ctx.extra["bc"] = {"heuristic": s.bc_heuristic, "episodes": len(seeds), "steps": len(demos.actions),
+                           "final_nll": hist[-1], "accuracy": imitation.clone_accuracy(model, demos, venv)}
+        print(f"[bc] {ctx.extra['bc']}", flush=True)
+
+    model.learn(total_timesteps=s.total_timesteps, callback=callbacks, tb_log_name="rl",
+                reset_num_timesteps=True)
+    if eval_cb is not None and (not eval_cb.history or eval_cb.history[-1]["timesteps"] < model.num_timesteps):
+        eval_cb.evaluate()
+    meta = pipeline.finish_run(ctx, model, env_kwargs, eval_cb)
+    venv.close()
+    print(f"[done] {ctx.run_dir} wall {meta['wall_time_s']} s", flush=True)
+    return meta
+
+
+if __name__ == "__main__":
+    main()
