@@ -6,7 +6,7 @@ the first ``warmup_fraction`` [20 %] are warm-up. The measurement window is
 at rate lambda is *sustained* when all three hold:
 
 1. **throughput**: completions whose finish time lies in the window, per second of window, are
-   at least ``1 - completion_tolerance`` [97 %] of arrivals in the window per second;
+   at least ``1 - completion_tolerance`` [99 %] of arrivals in the window per second;
 2. **decode SLO**: at least ``tpot_quantile`` [99 %] of the measured requests that complete
    with more than one output token have TPOT <= the scenario's TPOT SLO;
 3. **bounded TTFT**: the mean TTFT of the last quarter of requests (by arrival) is at most
@@ -43,7 +43,7 @@ class Criterion:
     """When a simulated run counts as sustaining its arrival rate (see module docstring)."""
 
     warmup_fraction: float = 0.2
-    completion_tolerance: float = 0.03
+    completion_tolerance: float = 0.01
     tpot_quantile: float = 0.99
     ttft_growth_max: float = 2.0
 

@@ -33,6 +33,8 @@ def add_capacity_parser(sub: "argparse._SubParsersAction[argparse.ArgumentParser
     p.add_argument("--start-rps", type=float, default=None,
                    help="first rate tried (default: the planner's estimate, else the workload rate)")
     p.add_argument("--rel-tol", type=float, default=0.01, help="relative width of the final bracket")
+    p.add_argument("--completion-tolerance", type=float, default=Criterion.completion_tolerance,
+                   help="completions may fall this fraction short of arrivals (default %(default)s)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a scenario field, e.g. --set router.threshold_tokens=8000")
     p.add_argument("--json", action="store_true", help="print one JSON object")
@@ -79,7 +81,8 @@ def run_capacity(args: argparse.Namespace) -> int:
     if sys.stderr.isatty():
         print(f"capacity of {scenario.name}: bisection over simulated runs", file=sys.stderr)
     result = find_capacity(
-        scenario, args.policy, seed=args.seed, n_requests=args.requests, start_rps=args.start_rps,
+        scenario, args.policy, criterion=Criterion(completion_tolerance=args.completion_tolerance),
+        seed=args.seed, n_requests=args.requests, start_rps=args.start_rps,
         rel_tol=args.rel_tol, data_dir=data_dir, on_run=progress_printer(),
     )
     if plan is not None:
