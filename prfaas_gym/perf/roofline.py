@@ -26,6 +26,18 @@ ACT_BYTES = 2.0
 """Activation precision (bf16) for activation traffic."""
 
 LINEAR_CHUNK = 64
+
+EW_BYTES_HIDDEN = 84.0
+"""Element-wise HBM bytes per token per layer per hidden element: two eager RMSNorms computed in
+fp32 (cast, square, mean, scale, cast back, weight: 36 bytes each) and two residual adds (6 each)."""
+
+EW_BYTES_ROTARY = 20.0
+"""Bytes per token per rotated query/key element (rotate-half rotary: cos/sin products, negated
+half, concatenation, sum), applied to q and k (not v)."""
+
+EW_BYTES_FFN = 10.0
+"""Bytes per token per (sharded) FFN element of the gated activation: SiLU (read+write) and the
+product with the up projection (two reads, one write)."""
 """Chunk length of chunked linear-attention (KDA/GDN) prefill kernels."""
 
 
@@ -117,6 +129,7 @@ class RooflineModel:
         dense: list[_Gemm] = []
         self._moe: list[tuple[float, float, float, float, float]] = []  # count, E/gpu, k, fe, E
         self._elementwise_per_token = 0.0
+        ew_groups: list[tuple[int, float]] = []  # (layers, element-wise bytes per token per layer)
         for grp in m.layers:
             a, f, c = grp.attention, grp.ffn, grp.count
             dense.extend(self._attn_gemms(a, h, c, wb, g))
@@ -134,8 +147,11 @@ class RooflineModel:
                                   float(f.num_experts)))
                 f_act = (f.active_experts + f.shared_experts) * f.expert_intermediate_size / g
             q_dim, kv_dim = self._qkv_dims(a)
-            # norms + residual adds (20h), rotary on q/k (4(q+kv)), gated activation (6f); bytes/token
-            self._elementwise_per_token += c * (20.0 * h / 1.0 + 4.0 * (q_dim + kv_dim) / g + 6.0 * f_act)
+            per_layer = (EW_BYTES_HIDDEN * h + EW_BYTES_ROTARY * (q_dim + kv_dim / 2.0) / g
+                         + EW_BYTES_FFN * f_act)
+            ew_groups.append((c, per_layer))
+            self._elementwise_per_token += c * per_layer
+        self._ew_groups = tuple(ew_groups)
         self._dense = tuple(dense)
         self._lm_head = _Gemm(h, m.vocab_size / g, 1, wb)
         self._layers = m.num_layers
@@ -220,8 +236,17 @@ class RooflineModel:
         if g <= 1 or tokens <= 0:
             return 0.0
         msg = tokens * self.model.hidden_size * ACT_BYTES
-        allreduce = self.eff.comm_latency_s + 2.0 * (g - 1) / g * msg / self._link
+        # latency grows with the log2(g) steps of tree / recursive-doubling all-reduce
+        allreduce = self.eff.comm_latency_s * math.log2(g) + 2.0 * (g - 1) / g * msg / self._link
         return 2.0 * self._layers * allreduce
+
+    def _small_ops_time(self, tokens: float) -> float:
+        """Element-wise kernels of all layers: per layer, the larger of their fixed kernel time
+        (``decode_layer_overhead_s``, ~40 small kernels) and their activation traffic."""
+        e = self.eff
+        floor = e.decode_layer_overhead_s
+        scale = e.elementwise_factor * tokens / self._bw
+        return sum(c * max(floor, scale * per_layer) for c, per_layer in self._ew_groups)
 
     def _attention_time(self, grp: LayerGroup, seqs: Sequence[tuple[int, int]], decode: bool) -> tuple[float, float, float]:
         """(seconds, flops, bytes) of the attention core of one layer of ``grp`` over ``seqs``."""
@@ -267,14 +292,16 @@ class RooflineModel:
         e = self.eff
         tokens = float(sum(n for n, _ in seqs))
         cached = float(sum(c for _, c in seqs))
-        t = e.step_overhead_s + self._layers * e.layer_overhead_s
+        t = e.step_overhead_s + self._small_ops_time(tokens)
         t += self._dense_time(tokens, cached) + self._moe_time(tokens)
         t += self._gemm_s(float(len(seqs)), self._lm_head.k, self._lm_head.n, self._lm_head.weight_bytes)
         for grp in self.model.layers:
             t += grp.count * self._attention_time(grp, seqs, decode=False)[0]
-        t += e.elementwise_factor * tokens * self._elementwise_per_token / self._bw
         t += self._comm_time(tokens)
-        return t
+        # eager prefill: the host issues every kernel (layer_overhead_s per layer); when that is
+        # slower than the GPU, the step is the launch time plus the GPU time of the last layer
+        host = e.step_overhead_s + self._layers * e.layer_overhead_s
+        return max(t, host + t / self._layers)
 
     def _decode(self, batch: int, context_tokens: int) -> float:
         if batch <= 0:
@@ -283,12 +310,11 @@ class RooflineModel:
         b = int(batch)
         per_seq, rem = divmod(int(context_tokens), b)
         seqs = [(1, per_seq + 1)] * rem + [(1, per_seq)] * (b - rem)
-        t = e.step_overhead_s + self._layers * e.decode_layer_overhead_s
+        t = e.step_overhead_s + self._small_ops_time(float(b))
         t += self._dense_time(float(b), 0.0) + self._moe_time(float(b))
         t += self._gemm_s(float(b), self._lm_head.k, self._lm_head.n, self._lm_head.weight_bytes)
         for grp in self.model.layers:
             t += grp.count * self._attention_time(grp, seqs, decode=True)[0]
-        t += e.elementwise_factor * b * self._elementwise_per_token / self._bw
         t += self._comm_time(float(b))
         return t
 

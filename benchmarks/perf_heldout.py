@@ -1,0 +1,281 @@
+"""Held-out checks of the H100 roofline on model shapes it was not calibrated on.
+
+Usage: python benchmarks/perf_heldout.py [--data-dir ../shared/data] [--calibration FILE.csv]
+
+Two checks (docs/step_time_model.md, "Held-out validation"):
+
+1. **Kernel-table transfer.** The only same-procedure step measurements are Llama-3-8B. For an
+   unseen shape S (llama3-3b, qwen2.5-14b, llama3-70b TP2/4/8) and every case c of the 8B file
+   (same batch, tokens, context) a pseudo-measurement is built from the real 8B time and measured
+   H100 kernels:
+
+       pseudo_S(c) = measured_8B(c) * K_S(c) / K_8B(c)
+
+   where ``K`` is a synthetic whole step: the per-layer GEMMs of that shape at their exact
+   (m, n, k) read from the aiconfigurator H100 GEMM table (interpolated in n, k), the attention
+   core from the aiconfigurator H100 context (prefill) / generation (decode) attention tables at
+   that head count, the LM head GEMM, NCCL all-reduces (TP) from the aiconfigurator NCCL table,
+   plus the model's own non-kernel terms (element-wise traffic, fixed overheads) for S. The
+   roofline is then scored against ``pseudo_S``. This tests the shape scaling of the model
+   (GEMM shape efficiency, attention head counts, layer counts), anchored on real step times.
+   A sensitivity row re-scales the non-kernel part in ways the 8B file cannot tell apart.
+2. **Leave-out on the 8B file.** Re-fit the step terms (``perf calibrate``) on a subset and score
+   the rest: prefill batch-1 -> batched rows; short prompts/contexts -> long ones; small decode
+   batches -> large ones.
+"""
+
+from __future__ import annotations
+
+import argparse
+import bisect
+import csv
+import dataclasses
+import math
+import os
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+from prfaas_gym.perf.calibrate import calibrate, phase_errors, predict_ms
+from prfaas_gym.perf.cases import StepCase, case_seconds, read_cases
+from prfaas_gym.perf.roofline import RooflineModel
+from prfaas_gym.profiles import get_hardware, get_model
+
+SHAPES = (("llama3-3b", 1), ("qwen2.5-14b", 1), ("llama3-70b", 2), ("llama3-70b", 4), ("llama3-70b", 8))
+
+
+def _interp_log(xs: list[float], ys: list[float], x: float) -> float:
+    """Piecewise log-log interpolation (linear-in-log extrapolation at the ends)."""
+    if len(xs) == 1:
+        return ys[0] * x / xs[0]
+    i = min(max(bisect.bisect_left(xs, x), 1), len(xs) - 1)
+    x0, x1, y0, y1 = xs[i - 1], xs[i], ys[i - 1], ys[i]
+    f = (math.log(x) - math.log(x0)) / (math.log(x1) - math.log(x0))
+    return math.exp(math.log(y0) + f * (math.log(y1) - math.log(y0)))
+
+
+class GemmTable:
+    """aiconfigurator bf16 GEMM latencies (ms) for (m, n, k); bilinear in n, k, log-log in m."""
+
+    def __init__(self, path: Path) -> None:
+        self.t: dict[tuple[int, int, int], float] = {}
+        for r in csv.DictReader(open(path)):
+            if r["gemm_dtype"] == "bfloat16":
+                self.t[(int(r["m"]), int(r["n"]), int(r["k"]))] = float(r["latency"])
+        self.ms = sorted({m for m, _, _ in self.t})
+        self.ns = sorted({n for _, n, _ in self.t})
+        self.ks = sorted({k for _, _, k in self.t})
+
+    @staticmethod
+    def _bracket(grid: list[int], x: float) -> tuple[int, int, float]:
+        if x >= grid[-1]:
+            return grid[-1], grid[-1], 0.0
+        i = bisect.bisect_left(grid, x)
+        if grid[i] == x or i == 0:
+            return grid[i], grid[i], 0.0
+        return grid[i - 1], grid[i], (x - grid[i - 1]) / (grid[i] - grid[i - 1])
+
+    def _at_m(self, m: int, n: float, k: float) -> float:
+        scale = 1.0
+        if n > self.ns[-1]:  # split a wider-than-table GEMM (LM head) into table-width pieces
+            scale, n = n / self.ns[-1], self.ns[-1]
+        n0, n1, fn = self._bracket(self.ns, n)
+        k0, k1, fk = self._bracket(self.ks, k)
+        v = 0.0
+        for nn, wn in ((n0, 1 - fn), (n1, fn)):
+            for kk, wk in ((k0, 1 - fk), (k1, fk)):
+                if wn * wk:
+                    v += wn * wk * self.t[(m, nn, kk)]
+        return v * scale
+
+    def __call__(self, m: float, n: float, k: float) -> float:
+        ms = [x for x in self.ms if x <= 32768]
+        if m in ms:
+            return self._at_m(int(m), n, k)
+        i = min(max(bisect.bisect_left(ms, m), 1), len(ms) - 1)
+        return _interp_log([ms[i - 1], ms[i]], [self._at_m(ms[i - 1], n, k), self._at_m(ms[i], n, k)], m)
+
+
+class AttnTable:
+    """aiconfigurator FA3 attention latencies (ms): context (b, isl, heads) and generation (b, ctx, heads), kv=8."""
+
+    def __init__(self, ctx_path: Path, gen_path: Path) -> None:
+        self.ctx: dict[tuple[int, int, int], tuple[list[float], list[float]]] = {}
+        self.gen: dict[tuple[int, int, int], tuple[list[float], list[float]]] = {}
+        for path, store, col, off in ((ctx_path, self.ctx, "isl", 0), (gen_path, self.gen, "step", 1)):
+            pts: dict[tuple[int, int, int], list[tuple[float, float]]] = defaultdict(list)
+            for r in csv.DictReader(open(path)):
+                if r["kv_cache_dtype"] != "bfloat16" or r["window_size"] != "0" or r["head_dim"] != "128":
+                    continue
+                key = (int(r["num_heads"]), int(r["num_key_value_heads"]), int(r["batch_size"]))
+                pts[key].append((int(r[col]) + off, float(r["latency"])))
+            for key, v in pts.items():
+                v.sort()
+                store[key] = ([x for x, _ in v], [y for _, y in v])
+
+    def context(self, b: int, isl: int, heads: int, kv: int) -> float:
+        xs, ys = self.ctx[(heads, kv, b)]
+        if isl > xs[-1]:  # quadratic beyond the table (efficiency saturated by 16K)
+            return ys[-1] * (isl / xs[-1]) ** 2
+        return _interp_log(xs, ys, isl)
+
+    def generation(self, b: int, ctx: int, heads: int, kv: int) -> float:
+        xs, ys = self.gen[(heads, kv, b)]
+        return _interp_log(xs, ys, ctx)
+
+
+class NcclTable:
+    """aiconfigurator NCCL all_reduce (half) latency (ms) by GPUs and message size (elements)."""
+
+    def __init__(self, path: Path) -> None:
+        pts: dict[int, list[tuple[float, float]]] = defaultdict(list)
+        for r in csv.DictReader(open(path)):
+            if r["op_name"] == "all_reduce" and r["nccl_dtype"] == "half":
+                pts[int(r["num_gpus"])].append((int(r["message_size"]), float(r["latency"])))
+        self.t = {g: ([x for x, _ in sorted(v)], [y for _, y in sorted(v)]) for g, v in pts.items()}
+
+    def __call__(self, g: int, elems: float) -> float:
+        xs, ys = self.t[g]
+        return _interp_log(xs, ys, elems)
+
+
+@dataclasses.dataclass
+class Tables:
+    gemm: GemmTable
+    attn: AttnTable
+    nccl: NcclTable
+
+
+def kernel_step_ms(tab: Tables, rm: RooflineModel, case: StepCase, ew_scale: float = 1.0,
+                   host_per_layer: bool = True) -> float:
+    """Synthetic whole step (ms): measured kernels of the shape + the model's non-kernel terms
+    (element-wise kernels, fixed overheads, host-launch floor of eager prefill)."""
+    m = rm.model
+    g = rm.gpus
+    (grp,) = m.layers
+    a, f = grp.attention, grp.ffn
+    h, L, hd = m.hidden_size, grp.count, a.head_dim
+    heads, kvh = a.num_heads // g, max(a.num_kv_heads // g, 1)
+    rows = case.batch * (case.tokens if case.phase == "prefill" else 1)
+    gem = (tab.gemm(rows, (a.num_heads + 2 * a.num_kv_heads) * hd / g, h) + tab.gemm(rows, h, a.num_heads * hd / g)
+           + tab.gemm(rows, 2 * f.intermediate_size / g, h) + tab.gemm(rows, h, f.intermediate_size / g))
+    if case.phase == "prefill":
+        att = tab.attn.context(case.batch, case.tokens, heads, kvh)
+    else:
+        att = tab.attn.generation(case.batch, case.context, heads, kvh)
+    comm = 2 * tab.nccl(g, rows * h) if g > 1 else 0.0
+    lm = tab.gemm(case.batch, m.vocab_size / g, h)
+    e = rm.eff
+    small = sum(c * max(e.decode_layer_overhead_s, ew_scale * e.elementwise_factor * rows * b / rm._bw)
+                for c, b in rm._ew_groups)
+    gpu = L * (gem + att + comm) + lm + (e.step_overhead_s + small) * 1e3
+    if case.phase == "decode":
+        return gpu
+    host = e.step_overhead_s + (L if host_per_layer else 32) * e.layer_overhead_s
+    return max(gpu, host * 1e3 + gpu / L)
+
+
+def transfer_check(tab: Tables, cal: list[StepCase], hw_name: str = "h100-sxm") -> list[str]:
+    hw = get_hardware(hw_name)
+    base = RooflineModel(get_model("llama3-8b"), hw, 1)
+    k8 = [kernel_step_ms(tab, base, c) for c in cal]
+    out = []
+    allrows: dict[str, list[float]] = defaultdict(list)
+    for name, g in SHAPES:
+        rm = RooflineModel(get_model(name), hw, g)
+        for phase in ("prefill", "decode"):
+            errs = []
+            for c, kb in zip(cal, k8):
+                if c.phase != phase:
+                    continue
+                cs = dataclasses.replace(c, model=name, gpus=g)
+                pseudo = c.measured_ms * kernel_step_ms(tab, rm, cs) / kb
+                pred = case_seconds(rm, cs) * 1e3
+                errs.append(pred / pseudo - 1.0)
+            e = np.abs(errs) * 100
+            bias = float(np.mean(errs)) * 100
+            allrows[phase] += list(e)
+            out.append(f"| {name} TP{g} | {phase} | {len(e)} | {e.mean():.1f}% | {e.max():.1f}% | {bias:+.1f}% |")
+    return out
+
+
+def sensitivity(tab: Tables, cal: list[StepCase]) -> list[str]:
+    """How much the pseudo-measurements move under non-kernel scalings the 8B file cannot tell apart."""
+    hw = get_hardware("h100-sxm")
+    base = RooflineModel(get_model("llama3-8b"), hw, 1)
+    out = []
+    for name, g in SHAPES[:2]:
+        rm = RooflineModel(get_model(name), hw, g)
+        h_ratio = rm.model.hidden_size / base.model.hidden_size
+        ew_ratio = rm._elementwise_per_token / rm.model.num_layers / (base._elementwise_per_token / 32)
+        alts = (("element-wise bytes ~ h only (not 84h+20(q+k)+10f)", dict(ew_scale=h_ratio / ew_ratio)),
+                ("host launch floor per step (not per layer)", dict(host_per_layer=False)))
+        for label, kw in alts:
+            for phase in ("prefill", "decode"):
+                d = []
+                for c in cal:
+                    if c.phase != phase:
+                        continue
+                    cs = dataclasses.replace(c, model=name, gpus=g)
+                    a = kernel_step_ms(tab, rm, cs)
+                    b = kernel_step_ms(tab, rm, cs, **kw)
+                    d.append(abs(b / a - 1) * 100)
+                out.append(f"| {name} | {phase} | {label} | {np.mean(d):.1f}% | {np.max(d):.1f}% |")
+    return out
+
+
+LOO_SPLITS = {
+    "prefill batch-1 -> batched; decode ctx<=2048 -> ctx>=8192": (
+        lambda c: (c.phase == "prefill" and c.batch == 1) or (c.phase == "decode" and c.context <= 2048)),
+    "prefill <=4K tok/step -> >4K; decode batch<=32 -> batch>=64": (
+        lambda c: (c.phase == "prefill" and c.batch * c.tokens <= 4096) or (c.phase == "decode" and c.batch <= 32)),
+    "prefill >=1K tok -> <1K; decode ctx>=2048 -> 512": (
+        lambda c: (c.phase == "prefill" and c.batch * c.tokens >= 1024) or (c.phase == "decode" and c.context >= 2048)),
+}
+
+
+def leave_out(cal: list[StepCase]) -> list[str]:
+    hw = get_hardware("h100-sxm")
+    out = []
+    for name, train_of in LOO_SPLITS.items():
+        train = [c for c in cal if train_of(c)]
+        test = [c for c in cal if not train_of(c)]
+        res = calibrate(train, get_model, hw)
+        pred = predict_ms(test, get_model, dataclasses.replace(hw, efficiency=res.efficiency))
+        for e in phase_errors(test, pred):
+            out.append(f"| {name} | {e.phase} | {e.n} | {e.mape_pct:.1f}% | {e.max_abs_pct:.1f}% |")
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--data-dir", default=os.environ.get("PRFAAS_DATA_DIR", "../shared/data"))
+    ap.add_argument("--calibration", default=None)
+    ap.add_argument("--skip-loo", action="store_true")
+    args = ap.parse_args()
+    d = Path(args.data_dir)
+    cal_path = Path(args.calibration) if args.calibration else d.parent / "calibration/h100-sxm_llama3-8b_steps.csv"
+    cal = read_cases(cal_path, need_measured=True)
+    aic = d / "aiconfigurator/h100_sxm"
+    tab = Tables(GemmTable(aic / "gemm/vllm/0.24.0/gemm_perf.csv"),
+                 AttnTable(aic / "attention/vllm/0.24.0/context_attention_perf.csv",
+                           aic / "attention/vllm/0.24.0/generation_attention_perf.csv"),
+                 NcclTable(aic / "comm/nccl/2.29.2/nccl_perf.csv"))
+    print("Kernel-table transfer (pseudo_S = measured_8B x K_S / K_8B; 8B file's batch/tokens/context):\n")
+    print("| shape | phase | n | MAPE | max APE | mean signed |")
+    print("|---|---|---|---|---|---|")
+    print("\n".join(transfer_check(tab, cal)))
+    print("\nSensitivity of the pseudo-measurements to the non-kernel scaling:\n")
+    print("| shape | phase | alternative | mean shift | max shift |")
+    print("|---|---|---|---|---|")
+    print("\n".join(sensitivity(tab, cal)))
+    if not args.skip_loo:
+        print("\nLeave-out re-calibration on the 8B file (fit on the first set, score the rest):\n")
+        print("| split | phase | n test | MAPE | max APE |")
+        print("|---|---|---|---|---|")
+        print("\n".join(leave_out(cal)))
+
+
+if __name__ == "__main__":
+    main()
