@@ -161,11 +161,11 @@ def plot(data: dict, img_dir: Path) -> None:
     n = np.array(sp["n_p"])
     ax.plot(n, sp["planner_rps"], "k-o", lw=2, ms=4, label="planner Λmax (representative)")
     ax.plot(n, sp["planner_expectation_rps"], "k--", lw=1.2, label="planner Λmax (expectation)")
-    ax.plot(n, sp["prefill_bound_rps"], color="tab:blue", lw=1, alpha=0.7, label="prefill bound")
+    ax.plot(n, sp["prefill_bound_rps"], color="tab:blue", lw=1, alpha=0.7, label="prefill bound min(Th_prfaas/p, Th_pdp/(1-p))")
     ax.plot(n, sp["pd_decode_rps"], color="tab:green", lw=1, alpha=0.7, label="Th_pdd")
     ax.plot([p["n_p"] for p in sp["simulated"]], [p["capacity_rps"] for p in sp["simulated"]],
             "o", color="tab:red", ms=7, label="simulated capacity")
-    ax.set_ylim(0, 8)
+    ax.set_ylim(0, 6)
     ax.set_xticks(n, [f"{a}/{8 - a}" for a in n])
     ax.set_xlabel("PD split N_p / N_d")
     ax.set_ylabel("arrival rate (req/s)")
