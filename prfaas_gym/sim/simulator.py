@@ -16,6 +16,7 @@ import numpy as np
 
 import prfaas_gym.perf as _perf
 from prfaas_gym.sim.cluster import PD, Cluster
+from prfaas_gym.sim.disturbances import schedule_disturbances
 from prfaas_gym.sim.job import Job
 from prfaas_gym.sim.kernel import (
     PRIO_ARRIVAL, PRIO_CONTROL, PRIO_ENVIRONMENT, SimEnvironment, schedule, schedule_at,
@@ -25,22 +26,13 @@ from prfaas_gym.sim.router import Provisioner, RouteDecision, Router, ThresholdR
 from prfaas_gym.workload import build_workload
 from prfaas_gym.workload.request import BLOCK_TOKENS, Request
 
-# named random sub-streams: np.random.SeedSequence(seed, spawn_key=(k,))
-STREAM_WORKLOAD = 0
-STREAM_HOME = 1
-STREAM_BANDWIDTH = 2
-STREAM_POLICY = 3
+from prfaas_gym.sim.streams import STREAM_HOME, STREAM_POLICY, STREAM_WORKLOAD, rng_stream
 
 MAX_RETRIES = 3
 
 
 class SimulationError(RuntimeError):
     """The simulation reached a state it cannot leave (a bug or an impossible scenario)."""
-
-
-def rng_stream(seed: int, stream: int) -> np.random.Generator:
-    """The named random sub-stream ``stream`` of ``seed``."""
-    return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(stream,)))
 
 
 class Simulator:
@@ -140,7 +132,7 @@ class Simulator:
 
         if self.requests:
             schedule_at(self.env, self.requests[0].arrival_s, PRIO_ARRIVAL, self._on_arrival)
-        self._schedule_environment(scenario)
+        schedule_disturbances(self)
         if provisioner is not None:
             schedule(self.env, provisioner.interval_s, PRIO_CONTROL, self._on_provision_tick)
         # rows of (time, cluster, queued prefill, decode queue, KV bytes in use, decode batch)
@@ -515,45 +507,6 @@ class Simulator:
         """Recover a failed instance."""
         self.clusters[cluster].recover_instance(index)
         self._log_prefill_counts()
-
-    def _schedule_environment(self, scenario) -> None:
-        for link, spec in zip(self.links, scenario.links):
-            for t_s, bytes_s in spec.profile.bandwidth_series or ():
-                schedule_at(self.env, t_s, PRIO_ENVIRONMENT, self._on_bandwidth_point, (link, bytes_s))
-            if spec.fluctuation is not None:
-                rng = rng_stream(self.seed, STREAM_BANDWIDTH + 16 * (1 + self.links.index(link)))
-                schedule(self.env, 0.0, PRIO_ENVIRONMENT, self._on_fluctuation_tick, (link, spec.fluctuation, rng))
-        for fault in scenario.faults:
-            schedule(self.env, fault.at_s, PRIO_ENVIRONMENT, self._on_fault, (fault, True))
-            if fault.duration_s is not None:
-                schedule(self.env, fault.at_s + fault.duration_s, PRIO_ENVIRONMENT, self._on_fault, (fault, False))
-
-    def _on_bandwidth_point(self, event) -> None:
-        link, bytes_s = event._value
-        link.set_available(bytes_s)
-
-    def _on_fluctuation_tick(self, event) -> None:
-        link, fl, rng = event._value
-        if self.done:
-            return
-        # log-normal jitter around nominal, with occasional deep dips
-        level = float(np.exp(rng.normal(0.0, fl.sigma))) if fl.sigma > 0 else 1.0
-        if fl.dip_probability > 0 and rng.random() < fl.dip_probability:
-            level = fl.dip_fraction
-        link.set_available(link.nominal_bytes_s * min(level, fl.max_fraction))
-        schedule(self.env, fl.interval_s, PRIO_ENVIRONMENT, self._on_fluctuation_tick, event._value)
-
-    def _on_fault(self, event) -> None:
-        fault, start = event._value
-        if fault.link is not None:
-            link = self.links[[l.name for l in self.links].index(fault.link)]
-            link.set_up(not start)
-            return
-        c = self.cluster_by_name[fault.cluster]
-        if start:
-            self.fail_instance(c, fault.instance)
-        else:
-            self.recover_instance(c, fault.instance)
 
     def _on_provision_tick(self, event) -> None:
         if self.done:
