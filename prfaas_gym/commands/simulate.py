@@ -26,6 +26,8 @@ def add_simulate_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=None, help="random seed (default: the scenario's)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a scenario field, e.g. --set router.threshold_tokens=8000")
+    p.add_argument("--plan", action="store_true",
+                   help="run at the analytical planner's optimum (threshold and P/D split)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--records", default=None, metavar="FILE",
                    help="write per-request records (.csv or .parquet)")
@@ -58,6 +60,10 @@ def run_simulate(args: argparse.Namespace) -> int:
         raise ValueError("--rate: must be > 0")
     scenario = load_scenario(args.scenario, parse_overrides(args.set))
     data_dir = resolve_data_dir(args.data_dir)
+    if args.plan:
+        from prfaas_gym.planner.apply import planned_scenario
+
+        scenario, _ = planned_scenario(scenario)
     started = time.perf_counter()
     sim = simulate_scenario(
         scenario, policy=args.policy, provisioner=args.provisioner, seed=args.seed,

@@ -61,17 +61,3 @@ def planned_scenario(scenario: Any, **plan_kwargs: Any) -> tuple[Any, Any]:
 
     plan = plan_scenario(scenario, **plan_kwargs)
     return apply_plan(scenario, plan), plan
-
-
-def planner_router(scenario: Any, **params: Any) -> Any:
-    """Router factory for the policies registry (``"planner": planner_router``): the paper's
-    threshold rule at the planner's optimal threshold for ``scenario``.
-
-    A router cannot change the P/D split; for the full plan (threshold and split) run
-    ``apply_plan`` first (``prfaas-gym capacity SCENARIO --plan``).
-    """
-    from prfaas_gym.policies.threshold import make_threshold
-
-    if params:
-        raise ValueError(f"router 'planner' takes no parameters, got {sorted(params)}")
-    return make_threshold(scenario, "plan")

@@ -125,3 +125,13 @@ def test_bad_requests_argument():
 @pytest.mark.parametrize("flag", [["--rate", "-1"]])
 def test_bad_rate(flag):
     _assert_one_line_error(cli("simulate", *flag), "--rate")
+
+
+def test_simulate_at_the_plan():
+    # homogeneous.yaml starts at 9P/3D; --plan applies the planner's split (also 9/3) and
+    # routes local-only; a deliberately bad split is corrected by --plan
+    bad = cli("simulate", "paper/homogeneous", "--set", "clusters[0].prefill_instances=3", "--requests", "200", "--json")
+    planned = cli("simulate", "paper/homogeneous", "--set", "clusters[0].prefill_instances=3", "--plan",
+                  "--requests", "200", "--json")
+    assert bad.returncode == 0 and planned.returncode == 0, planned.stderr
+    assert json.loads(planned.stdout)["ttft_p90_s"] < json.loads(bad.stdout)["ttft_p90_s"]
