@@ -11,7 +11,11 @@ import argparse
 import sys
 from typing import Sequence
 
-USER_ERRORS: tuple[type[BaseException], ...] = (ValueError, FileNotFoundError, KeyError)
+def _user_errors() -> tuple[type[BaseException], ...]:
+    # SimulationError: a scenario that cannot make progress (e.g. every decode instance failed)
+    from prfaas_gym.sim import SimulationError
+
+    return (ValueError, FileNotFoundError, KeyError, SimulationError)
 
 
 def _add_subcommands(sub) -> None:
@@ -58,7 +62,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except USER_ERRORS as exc:
+    except _user_errors() as exc:
         msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         if isinstance(exc, KeyError):
             msg = f"unknown name {msg}"

@@ -29,6 +29,7 @@ from prfaas_gym.workload.request import BLOCK_TOKENS, Request
 from prfaas_gym.sim.streams import STREAM_HOME, STREAM_POLICY, STREAM_WORKLOAD, rng_stream
 
 MAX_RETRIES = 3
+STALL_LIMIT_S = 86_400.0  # simulated seconds with requests in flight and none ending
 
 
 class SimulationError(RuntimeError):
@@ -120,6 +121,7 @@ class Simulator:
             self._home = np.asarray(self.pd_clusters, dtype=np.int64)[pick]
 
         self._next_arrival = 0
+        self._last_end_s = 0.0  # when a request last completed or was rejected (stall watchdog)
         self.completed = 0
         self.rejected = 0
         self.in_flight = 0
@@ -225,8 +227,10 @@ class Simulator:
                 self._stuck()
             step()
             n += 1
-            if progress is not None and not n & 0x3FFF:
-                progress(self.completed + self.rejected, len(self.requests))
+            if not n & 0x3FFF:
+                self._check_stall()
+                if progress is not None:
+                    progress(self.completed + self.rejected, len(self.requests))
         self.events_processed += n
         if progress is not None:
             progress(self.completed + self.rejected, len(self.requests))
@@ -239,6 +243,8 @@ class Simulator:
         while not self.done and self._pending is None:
             if not queue:
                 self._stuck()
+            if self.env.now - self._last_end_s > STALL_LIMIT_S:
+                self._check_stall()
             if queue[0][0] > time_s:
                 env._now = max(env._now, time_s)
                 return None
@@ -270,6 +276,14 @@ class Simulator:
         from prfaas_gym.metrics.summary import summarize
 
         return summarize(self)
+
+    def _check_stall(self) -> None:
+        # periodic events (fluctuation, provisioning) can keep the queue alive forever
+        if self.in_flight and self.env.now - self._last_end_s > STALL_LIMIT_S:
+            raise SimulationError(
+                f"no request has ended for {STALL_LIMIT_S:.0f} simulated seconds (t={self.env.now:.0f}s, "
+                f"{self.in_flight} in flight): is every decode or prefill instance failed for good?"
+            )
 
     def _stuck(self) -> None:
         raise SimulationError(
@@ -378,6 +392,7 @@ class Simulator:
         req.reject_reason = reason
         self.rejected += 1
         self.in_flight -= 1
+        self._last_end_s = self.env.now
 
     # ================================================================== prefix pulls
     def _start_pull(self, job: Job, src: int, inst) -> None:
@@ -485,6 +500,7 @@ class Simulator:
     def _complete(self, job: Job) -> None:
         self.completed += 1
         self.in_flight -= 1
+        self._last_end_s = self.env.now
 
     # ================================================================== faults and environment
     def _reroute(self, job: Job) -> None:

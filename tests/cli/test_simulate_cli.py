@@ -135,3 +135,13 @@ def test_simulate_at_the_plan():
                   "--requests", "200", "--json")
     assert bad.returncode == 0 and planned.returncode == 0, planned.stderr
     assert json.loads(planned.stdout)["ttft_p90_s"] < json.loads(bad.stdout)["ttft_p90_s"]
+
+
+def test_permanently_failed_decode_is_reported_not_looped(tmp_path):
+    text = BASE.read_text().replace("prefill_instances: 3", "prefill_instances: 7")
+    # the only decode instance fails for good; link fluctuation keeps events coming forever
+    text += "faults:\n  - {at_s: 0, cluster: pd, instance: 7}\n"
+    text = text.replace("per_connection_gbps: 10", "per_connection_gbps: 10\n    fluctuation: {interval_s: 10}")
+    p = _write(tmp_path, "dead.yaml", text)
+    out = cli("simulate", str(p), "--requests", "20")
+    _assert_one_line_error(out, "no request has ended")
