@@ -174,6 +174,20 @@ def distserve(d: Path) -> list[str]:
     return [summary("DistServe OPT-13B A100 (vLLM fit, prefill)", "fitted formula at 256-2048 tok", pp, pm)]
 
 
+def heldout_transfer(d: Path) -> list[str]:
+    """Unseen shapes: roofline vs pseudo-measurements (8B step x kernel-table shape ratio)."""
+    import sys
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from perf_heldout import load_tables, transfer_pairs
+
+    cal = d.parent / "calibration/h100-sxm_llama3-8b_steps.csv"
+    if not (d / "aiconfigurator/h100_sxm/gemm").exists() or not cal.exists():
+        return []
+    rows = transfer_pairs(load_tables(d), read_cases(cal, need_measured=True))
+    return [summary(f"held-out {name} ({phase})", "whole step vs 8B step x kernel-table ratio", pred, pseudo)
+            for name, phase, pred, pseudo in rows]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--data-dir", default=os.environ.get("PRFAAS_DATA_DIR", "../shared/data"))
@@ -186,7 +200,7 @@ def main() -> None:
     rows: list[str] = []
     if cal.exists():
         rows += shared_h100(cal)
-    for fn in (llmservingsim, vidur, aiconfigurator_gemm, aiconfigurator_attention, splitwise, distserve):
+    for fn in (heldout_transfer, llmservingsim, vidur, aiconfigurator_gemm, aiconfigurator_attention, splitwise, distserve):
         rows += fn(d)
     print("\n".join(rows))
 

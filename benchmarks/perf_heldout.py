@@ -176,27 +176,41 @@ def kernel_step_ms(tab: Tables, rm: RooflineModel, case: StepCase, ew_scale: flo
     return max(gpu, host * 1e3 + gpu / L)
 
 
-def transfer_check(tab: Tables, cal: list[StepCase], hw_name: str = "h100-sxm") -> list[str]:
+def transfer_pairs(tab: Tables, cal: list[StepCase],
+                   hw_name: str = "h100-sxm") -> list[tuple[str, str, list[float], list[float]]]:
+    """(shape, phase, predicted ms, pseudo-measured ms) for every unseen shape and phase."""
     hw = get_hardware(hw_name)
     base = RooflineModel(get_model("llama3-8b"), hw, 1)
     k8 = [kernel_step_ms(tab, base, c) for c in cal]
     out = []
-    allrows: dict[str, list[float]] = defaultdict(list)
     for name, g in SHAPES:
         rm = RooflineModel(get_model(name), hw, g)
         for phase in ("prefill", "decode"):
-            errs = []
+            pred, pseudo = [], []
             for c, kb in zip(cal, k8):
                 if c.phase != phase:
                     continue
                 cs = dataclasses.replace(c, model=name, gpus=g)
-                pseudo = c.measured_ms * kernel_step_ms(tab, rm, cs) / kb
-                pred = case_seconds(rm, cs) * 1e3
-                errs.append(pred / pseudo - 1.0)
-            e = np.abs(errs) * 100
-            bias = float(np.mean(errs)) * 100
-            allrows[phase] += list(e)
-            out.append(f"| {name} TP{g} | {phase} | {len(e)} | {e.mean():.1f}% | {e.max():.1f}% | {bias:+.1f}% |")
+                pseudo.append(c.measured_ms * kernel_step_ms(tab, rm, cs) / kb)
+                pred.append(case_seconds(rm, cs) * 1e3)
+            out.append((f"{name} TP{g}", phase, pred, pseudo))
+    return out
+
+
+def load_tables(d: Path) -> Tables:
+    aic = d / "aiconfigurator/h100_sxm"
+    return Tables(GemmTable(aic / "gemm/vllm/0.24.0/gemm_perf.csv"),
+                  AttnTable(aic / "attention/vllm/0.24.0/context_attention_perf.csv",
+                            aic / "attention/vllm/0.24.0/generation_attention_perf.csv"),
+                  NcclTable(aic / "comm/nccl/2.29.2/nccl_perf.csv"))
+
+
+def transfer_check(tab: Tables, cal: list[StepCase]) -> list[str]:
+    out = []
+    for name, phase, pred, pseudo in transfer_pairs(tab, cal):
+        errs = np.asarray(pred) / np.asarray(pseudo) - 1.0
+        e = np.abs(errs) * 100
+        out.append(f"| {name} | {phase} | {len(e)} | {e.mean():.1f}% | {e.max():.1f}% | {errs.mean() * 100:+.1f}% |")
     return out
 
 
@@ -257,11 +271,7 @@ def main() -> None:
     d = Path(args.data_dir)
     cal_path = Path(args.calibration) if args.calibration else d.parent / "calibration/h100-sxm_llama3-8b_steps.csv"
     cal = read_cases(cal_path, need_measured=True)
-    aic = d / "aiconfigurator/h100_sxm"
-    tab = Tables(GemmTable(aic / "gemm/vllm/0.24.0/gemm_perf.csv"),
-                 AttnTable(aic / "attention/vllm/0.24.0/context_attention_perf.csv",
-                           aic / "attention/vllm/0.24.0/generation_attention_perf.csv"),
-                 NcclTable(aic / "comm/nccl/2.29.2/nccl_perf.csv"))
+    tab = load_tables(d)
     print("Kernel-table transfer (pseudo_S = measured_8B x K_S / K_8B; 8B file's batch/tokens/context):\n")
     print("| shape | phase | n | MAPE | max APE | mean signed |")
     print("|---|---|---|---|---|---|")

@@ -236,8 +236,9 @@ class RooflineModel:
         if g <= 1 or tokens <= 0:
             return 0.0
         msg = tokens * self.model.hidden_size * ACT_BYTES
-        # latency grows with the log2(g) steps of tree / recursive-doubling all-reduce
-        allreduce = self.eff.comm_latency_s * math.log2(g) + 2.0 * (g - 1) / g * msg / self._link
+        # latency grows with the log2(g) steps of a tree all-reduce; the measured NCCL algorithm
+        # bandwidth (aiconfigurator H100 table, 2-8 GPUs) is flat in g, so no 2(g-1)/g factor
+        allreduce = self.eff.comm_latency_s * math.log2(g) + msg / self._link
         return 2.0 * self._layers * allreduce
 
     def _small_ops_time(self, tokens: float) -> float:
@@ -266,11 +267,12 @@ class RooflineModel:
             new = 0.0
             for n, c in seqs:
                 if a.kind == "swa":
-                    pairs += _window_pairs(n, c, a.window_tokens)
+                    p_i = _window_pairs(n, c, a.window_tokens)
                     kv_read += min(c, a.window_tokens)
                 else:
-                    pairs += n * c + n * (n + 1) / 2.0
+                    p_i = n * c + n * (n + 1) / 2.0
                     kv_read += c
+                pairs += p_i
                 new += n
             if a.kind == "mla":
                 if decode:  # weight-absorbed: scores and values in the latent space
