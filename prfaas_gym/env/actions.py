@@ -27,14 +27,20 @@ def slot_decision(slot: Slot) -> RouteDecision:
     return RouteDecision(prefill_cluster=slot.cluster)
 
 
+def pull_slot_refs(slots: Sequence[Slot]) -> list[tuple[int, int, int]]:
+    """``(slot index, destination cluster, source cluster)`` of each pull slot."""
+    return [(i, s.cluster, s.pull_from) for i, s in enumerate(slots) if s.kind == SLOT_PULL]
+
+
 def action_mask(slots: Sequence[Slot], slot_open: Sequence[float], cached_tokens: Sequence[int],
-                allow_reject: bool) -> list[bool]:
+                allow_reject: bool, pulls: Sequence[tuple[int, int, int]] | None = None) -> list[bool]:
     """Valid actions: open slots; pull slots only when the source holds a longer prefix;
-    reject when allowed. ``slot_open`` excludes reject (it is last in ``slots``)."""
+    reject when allowed. ``slot_open`` excludes reject (it is last in ``slots``); ``pulls``
+    (from :func:`pull_slot_refs`) may be passed to skip scanning ``slots``."""
     mask = [o > 0.0 for o in slot_open]
-    for i, s in enumerate(slots):
-        if s.kind == SLOT_PULL and mask[i]:
-            mask[i] = cached_tokens[s.pull_from] > cached_tokens[s.cluster]
+    for i, dst, src in (pull_slot_refs(slots) if pulls is None else pulls):
+        if mask[i]:
+            mask[i] = cached_tokens[src] > cached_tokens[dst]
     mask.append(bool(allow_reject))
     if not any(mask):
         mask[-1] = True  # nothing can take the request: only reject (or fallback) remains

@@ -131,22 +131,32 @@ def _common(snap: ClusterSnapshot, ttft_slo: float) -> list[float]:
 def _decode_links(snap: ClusterSnapshot, out: list[float]) -> None:
     """prefill_frac, decode_mem, decode_batch, decode_queue, then the link block."""
     out += snap.cluster_prefill_frac
-    out += [(0.0 if x < 0.0 else (x if x < 1.0 else 1.0)) for x in snap.cluster_decode_mem_frac]
-    out += [(0.0 if x < 0.0 else (x if x < 1.0 else 1.0)) for x in snap.cluster_decode_batch_frac]
+    out += [(0.0 if x < 0.0 else (x if x < 1.0 else 1.0))
+            for x in (*snap.cluster_decode_mem_frac, *snap.cluster_decode_batch_frac)]
     out += [q / (q + DECODE_QUEUE_SCALE) for q in snap.cluster_decode_queue]
-    out += [(0.0 if x < 0.0 else (x if x < 1.0 else 1.0)) for x in snap.link_bw_frac]
-    out += [(0.0 if x < 0.0 else (x if x < 1.0 else 1.0)) for x in snap.link_util]
+    out += [(0.0 if x < 0.0 else (x if x < 1.0 else 1.0)) for x in (*snap.link_bw_frac, *snap.link_util)]
     out += [f / (f + FLOW_SCALE) for f in snap.link_flows]
 
 
 def encode_routing_obs(snap: ClusterSnapshot, req: RequestFeatures) -> np.ndarray:
     """Encode the routing observation (layout and bounds in the module docstring)."""
     slo = snap.ttft_slo_s
-    out = _common(snap, slo)
-    out += [
-        (t / (t + slo) if t > 0.0 else 0.0) if t != _INF else 1.0
-        for t in map(_add, snap.slot_wait_s, req.slot_service_s)
-    ]
+    out = list(snap.slot_open)
+    out += [x / (x + QUEUE_SCALE) for x in snap.slot_queue]
+    wait: list[float] = []
+    ttft: list[float] = []
+    for x, sv in zip(snap.slot_wait_s, req.slot_service_s):
+        if x == _INF:
+            wait.append(1.0)
+            ttft.append(1.0)
+        else:
+            if x < 0.0:
+                x = 0.0
+            wait.append(x / (x + slo))
+            t = x + sv
+            ttft.append(t / (t + slo) if t > 0.0 else 0.0)
+    out += wait
+    out += ttft
     inp = req.input_tokens
     cached = req.cached_tokens
     if inp > 0:

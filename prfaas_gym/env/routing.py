@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 from gymnasium import spaces
 
-from prfaas_gym.env.actions import action_mask, decision_to_slot, slot_decision
+from prfaas_gym.env.actions import action_mask, decision_to_slot, pull_slot_refs, slot_decision
 from prfaas_gym.env.base import PrfaasEnvBase
 from prfaas_gym.env.driver import drain
 from prfaas_gym.env.observation import encode_routing_obs, routing_feature_names, routing_obs_size
@@ -128,6 +128,7 @@ class RoutingEnv(PrfaasEnvBase):
         self.slot_labels = [s.label for s in self.slots]
         self.allow_reject = bool(allow_reject)
         self._decisions = [slot_decision(s) for s in self.slots]
+        self._pulls = pull_slot_refs(self.slots)
         self._n_actions = len(self.slots)
         obs_slots = [s.label for s in self.slots if s.kind != SLOT_REJECT]
         clusters = [c.name for c in lay.clusters]
@@ -218,5 +219,5 @@ class RoutingEnv(PrfaasEnvBase):
         req = self._req
         feats = reader.request(req) if req is not None else self._empty_features
         self._snap, self._feats = snap, feats
-        self._mask = action_mask(self.slots, snap.slot_open, feats.cached_tokens, self.allow_reject)
+        self._mask = action_mask(self.slots, snap.slot_open, feats.cached_tokens, self.allow_reject, self._pulls)
         return encode_routing_obs(snap, feats)

@@ -1,0 +1,75 @@
+"""Env steps per second for every base id with a trivial (constant-action) policy.
+
+Usage: python benchmarks/env_steps.py [--requests N] [--repeat R]
+
+Each id runs whole episodes on its default (paper) scenario in one process, timing only
+``step()`` (resets excluded), through ``gymnasium.make`` (with its default wrappers) and on
+the unwrapped env. Routing sends every request to slot 0 (the PrfaaS cluster); Threshold
+holds a = 0; Provisioning and DualTimescale keep the split (and the middle threshold bin).
+Not a timed test: figures depend on the machine (quote the output in docs/envs.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import gymnasium as gym
+import numpy as np
+
+import prfaas_gym  # noqa: F401  (registers the ids)
+from prfaas_gym.env.registration import BASE_IDS
+
+
+def trivial_action(env_id: str, space):
+    if env_id.startswith("prfaas/Routing"):
+        return 0
+    if env_id.startswith("prfaas/Threshold"):
+        return np.zeros(space.shape, dtype=np.float32)
+    if env_id.startswith("prfaas/Provisioning"):
+        return np.ones(space.shape, dtype=np.int64)
+    a = np.ones(space.shape, dtype=np.int64)
+    a[0] = space.nvec[0] // 2
+    return a
+
+
+def steps_per_s(env, action, min_steps: int, repeat: int) -> tuple[float, int]:
+    best, steps = 0.0, 0
+    for r in range(repeat):
+        n, elapsed = 0, 0.0
+        seed = 0
+        while n < min_steps:
+            env.reset(seed=seed)
+            seed += 1
+            done = False
+            t0 = time.perf_counter()
+            while not done:
+                _, _, term, trunc, _ = env.step(action)
+                n += 1
+                done = term or trunc
+            elapsed += time.perf_counter() - t0
+        best = max(best, n / elapsed)
+        steps = n
+    return best, steps
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--requests", type=int, default=2000, help="requests per episode")
+    ap.add_argument("--min-steps", type=int, default=4000, help="steps per measurement (Routing)")
+    ap.add_argument("--repeat", type=int, default=3, help="measurements per id (best is reported)")
+    args = ap.parse_args()
+    print(f"{'env id':<26} {'steps/s (make)':>15} {'steps/s (raw)':>14} {'sim s/step':>11}  steps")
+    for env_id in BASE_IDS:
+        made = gym.make(env_id, n_requests=args.requests)
+        action = trivial_action(env_id, made.action_space)
+        min_steps = args.min_steps if env_id.startswith("prfaas/Routing") else 50
+        sps_made, n = steps_per_s(made, action, min_steps, args.repeat)
+        raw = made.unwrapped
+        sps_raw, _ = steps_per_s(raw, action, min_steps, args.repeat)
+        sim_per_step = raw.sim.env.now / max(raw._steps, 1)
+        print(f"{env_id:<26} {sps_made:>15,.0f} {sps_raw:>14,.0f} {sim_per_step:>11.3g}  {n}")
+
+
+if __name__ == "__main__":
+    main()
