@@ -138,3 +138,51 @@ def test_bad_spec() -> None:
         build_step_time_model({"backend": "polynomial", "prefill_s": [1], "decode_step_s": 0.1}, m, hw, 1)
     with pytest.raises(PerfInputError, match="step_time.bogus"):
         build_step_time_model({"backend": "roofline", "bogus": 1}, m, hw, 1)
+
+
+DATA = SHARED / "data"
+
+
+def test_host_floor_and_small_kernel_floor() -> None:
+    hw = get_hardware("h100-sxm")
+    e = hw.efficiency
+    for name in ("llama3-3b", "llama3-8b"):
+        rm = RooflineModel(get_model(name), hw, 1)
+        layers = rm.model.num_layers
+        # eager prefill never beats issuing every layer's kernels from the host
+        assert rm.prefill_s([(16, 0)]) >= e.step_overhead_s + layers * e.layer_overhead_s
+        # a decode step pays at least one small-kernel floor per layer
+        assert rm.decode_s(1, 1) >= e.step_overhead_s + layers * e.decode_layer_overhead_s
+    # the floor is per layer: fewer layers, lower floor
+    small = RooflineModel(get_model("llama3-3b"), hw, 1).prefill_s([(1, 0)])
+    big = RooflineModel(get_model("llama3-8b"), hw, 1).prefill_s([(1, 0)])
+    assert small < big
+
+
+@pytest.mark.skipif(not CALIB.exists(), reason="../shared calibration data absent")
+def test_shipped_terms_are_the_calibration_fixed_point() -> None:
+    hw = get_hardware("h100-sxm")
+    res = calibrate(read_cases(CALIB, need_measured=True), get_model, hw)
+    for name in ("attention_efficiency", "memory_efficiency", "elementwise_factor", "layer_overhead_s",
+                 "decode_layer_overhead_s"):
+        assert getattr(res.efficiency, name) == pytest.approx(getattr(hw.efficiency, name), rel=0.01), name
+    # the element-wise byte count is physical: the fitted multiplier is ~1
+    assert 0.8 <= res.efficiency.elementwise_factor <= 1.25
+
+
+@pytest.mark.skipif(not (CALIB.exists() and (DATA / "aiconfigurator/h100_sxm/gemm").exists()),
+                    reason="../shared data absent")
+def test_heldout_kernel_table_transfer() -> None:
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+    from perf_heldout import load_tables, transfer_pairs
+
+    import numpy as np
+
+    rows = transfer_pairs(load_tables(DATA), read_cases(CALIB, need_measured=True))
+    for name, phase, pred, pseudo in rows:
+        e = np.abs(np.asarray(pred) / np.asarray(pseudo) - 1.0) * 100
+        assert e.mean() <= 5.0, (name, phase, e.mean())
+        if "70b" not in name:
+            assert e.max() <= 10.0, (name, phase, e.max())
