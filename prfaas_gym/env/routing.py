@@ -39,7 +39,8 @@ class RoutingEnv(PrfaasEnvBase):
        have prefix caches (absent in the paper scenario) - only if ``pull_slots``;
     4. reject.
 
-    Masked (``action_masks()`` and ``info["action_mask"]``): slots whose instance is not
+    Masked (``action_masks()`` and ``info["action_mask"]``, ``int8`` 0/1 arrays, so
+    ``env.action_space.sample(mask=info["action_mask"])`` works): slots whose instance is not
     up in the prefill role (decode role, draining, switching, failed) or whose queue is full;
     pull slots whose source holds no longer prefix than the destination; reject when
     ``allow_reject=False``. An invalid (masked or out-of-range) action never raises: the
@@ -146,8 +147,9 @@ class RoutingEnv(PrfaasEnvBase):
 
     # ------------------------------------------------------------------ public helpers
     def action_masks(self) -> np.ndarray:
-        """Valid actions now (sb3-contrib MaskablePPO protocol)."""
-        return np.array(self._mask, dtype=bool)
+        """Valid actions now, as ``int8`` 0/1 (sb3-contrib MaskablePPO protocol; the dtype
+        ``Discrete.sample(mask=...)`` expects)."""
+        return np.array(self._mask, dtype=np.int8)
 
     def action_to_decision(self, action: int) -> RouteDecision:
         """The ``RouteDecision`` action ``action`` stands for (decode at the home cluster)."""
@@ -168,7 +170,7 @@ class RoutingEnv(PrfaasEnvBase):
         self._reader = SnapshotReader(sim, self.slots)
         self._req = sim.next_decision(self.max_sim_time_s)
         obs = self._observe()
-        return obs, {"sim_time_s": sim.env.now, "dt_s": 0.0, "action_mask": np.array(self._mask, dtype=bool)}
+        return obs, {"sim_time_s": sim.env.now, "dt_s": 0.0, "action_mask": np.array(self._mask, dtype=np.int8)}
 
     def step(self, action):
         sim = self.sim
@@ -209,7 +211,7 @@ class RoutingEnv(PrfaasEnvBase):
         obs = self._observe()
         o, dt = self._outcome()
         o.pred_ttft_ratio = pred
-        info = {"action_mask": np.array(self._mask, dtype=bool), "fallback": fallback, "action": a}
+        info = {"action_mask": np.array(self._mask, dtype=np.int8), "fallback": fallback, "action": a}
         r, info = self._finish_step(o, dt, terminated, truncated, info, shaping=True)
         return obs, r, terminated, truncated, info
 

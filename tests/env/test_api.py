@@ -132,3 +132,20 @@ def test_time_and_step_caps_truncate():
     _, _, term, trunc, info = env.step(np.zeros(1, np.float32))
     _, _, term, trunc, info = env.step(np.zeros(1, np.float32))
     assert trunc and not term and info["sim_time_s"] == pytest.approx(12.0)
+
+
+@pytest.mark.parametrize("env_id", ["prfaas/Routing-bursty-slo-v0", "prfaas/Threshold-v0", "prfaas/DualTimescale-bursty-cost-v0"])
+def test_reward_parts_add_up_to_the_summary(env_id):
+    env = make(env_id)
+    env.reset(seed=2)
+    good = miss = 0.0
+    while True:
+        _, _, term, trunc, info = env.step(env.action_space.sample())
+        good += info["reward_parts"].get("good", 0.0)
+        miss += info["reward_parts"].get("miss", 0.0)
+        if term or trunc:
+            break
+    s = info["summary"]
+    assert good == pytest.approx(s["slo_attainment"] * s["requests"])
+    if "miss" in info["reward_parts"]:
+        assert good - miss == s["requests"]
