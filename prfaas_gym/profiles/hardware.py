@@ -22,9 +22,11 @@ class StepEfficiency:
         elementwise_factor: multiplier on the counted activation traffic of norms, rotary,
             activation functions and residual adds (1.0 = one unfused read+write each).
         step_overhead_s: fixed cost of one forward pass (launch, sampling, sync).
-        layer_overhead_s: fixed cost per layer per prefill pass (eager kernel launches).
-        decode_layer_overhead_s: fixed cost per layer per decode step (graph-replayed kernels).
-        comm_latency_s: latency of one all-reduce / all-to-all across GPUs of an instance.
+        layer_overhead_s: host (CPU) time to launch one layer's kernels in an eager prefill
+            pass; a prefill step is never faster than the host can issue it.
+        decode_layer_overhead_s: GPU time floor of one layer's small kernels (norms, rotary,
+            activations) per step, in decode (graph-replayed) and prefill alike.
+        comm_latency_s: latency of one all-reduce step (per log2 of the GPU count).
         comm_efficiency: fraction of the per-direction NVLink bandwidth collectives reach.
     """
 
