@@ -26,7 +26,7 @@ class EvalSettings:
         scenario: scenario name or path (default: the policy's training scenario).
         heuristics: comma-separated heuristic policies to compare with.
         seeds: number of held-out seeds; seed_offset: the first one.
-        n_requests: requests per run (default: the policy's training episode length).
+        n_requests: requests per run (default: the scenario's, as `prfaas-gym compare`).
         rate_rps: arrival-rate override (e.g. 90% of capacity).
         json: write the report here.
     """
@@ -68,7 +68,7 @@ def main(argv: list[str] | None = None) -> dict:
         raise SystemExit(f"seeds {s.seed_offset}..{s.seed_offset + s.seeds - 1} overlap training seeds {lo}..{hi}")
     kw = meta.get("env_kwargs", {})
     scenario = s.scenario or kw.get("scenario")
-    n_req = s.n_requests if s.n_requests is not None else kw.get("n_requests")
+    n_req = s.n_requests  # None: the scenario's own run length (as `prfaas-gym compare`)
     heur = [h.strip() for h in s.heuristics.split(",") if h.strip()]
     report = held_out_report(scenario, s.policy, heur, seeds=s.seeds, seed_offset=s.seed_offset,
                              n_requests=n_req, rate_rps=s.rate_rps)
