@@ -8,8 +8,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 
-from prfaas_gym.env.registration import BASE_IDS
-from tests.env.conftest import VARIANT_SAMPLE, small_kwargs
+from tests.env.conftest import ALL_IDS, VARIANT_SAMPLE, small_kwargs
 
 pytest.importorskip("stable_baselines3")
 
@@ -20,7 +19,7 @@ def _make(env_id: str, kw: dict):
     return gym.make(env_id, **kw)
 
 
-@pytest.mark.parametrize("env_id", VARIANT_SAMPLE)
+@pytest.mark.parametrize("env_id", ALL_IDS)
 def test_async_vector_env(env_id):
     kw = small_kwargs(env_id)
     venv = gym.vector.AsyncVectorEnv([functools.partial(_make, env_id, kw)] * 2)
@@ -34,7 +33,7 @@ def test_async_vector_env(env_id):
         venv.close()
 
 
-@pytest.mark.parametrize("env_id", VARIANT_SAMPLE)
+@pytest.mark.parametrize("env_id", ALL_IDS)
 def test_sb3_subproc_vec_env(env_id):
     from stable_baselines3.common.vec_env import SubprocVecEnv
 
@@ -50,7 +49,7 @@ def test_sb3_subproc_vec_env(env_id):
         venv.close()
 
 
-@pytest.mark.parametrize("env_id", BASE_IDS)
+@pytest.mark.parametrize("env_id", VARIANT_SAMPLE)
 def test_ppo_smoke(env_id):
     from stable_baselines3 import PPO
 
