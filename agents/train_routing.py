@@ -26,6 +26,9 @@ class RoutingSettings(TrainSettings):
         bc_episodes: demonstration episodes (training seeds ``train_seed_start ..``).
         bc_epochs: supervised epochs over the demonstrations.
         bc_lr: learning rate of the supervised pre-training.
+        dagger_rounds: DAgger rounds after cloning (the policy drives, the heuristic labels).
+        dagger_episodes: episodes per DAgger round (further training seeds).
+        dagger_epochs: supervised epochs over the aggregated data after each round.
     """
 
     env_id: str = "prfaas/Routing-v0"
@@ -46,6 +49,9 @@ class RoutingSettings(TrainSettings):
     bc_episodes: int = 60
     bc_epochs: int = 30
     bc_lr: float = 1e-3
+    dagger_rounds: int = 0
+    dagger_episodes: int = 10
+    dagger_epochs: int = 10
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -63,6 +69,15 @@ def main(argv: list[str] | None = None) -> dict:
         imitation.fit_normalizer(venv, demos, s.gamma)
         hist = imitation.behaviour_clone(model, demos, venv, epochs=s.bc_epochs, lr=s.bc_lr,
                                          gamma=s.gamma, seed=s.seed)
+        for k in range(s.dagger_rounds):  # DAgger: label the learner's own states
+            start = s.bc_episodes + k * s.dagger_episodes
+            more = imitation.dagger_round(model, venv, s.env_id, env_kwargs, s.bc_heuristic,
+                                          s.train_seeds[start:start + s.dagger_episodes], maskable)
+            demos = imitation.concat(demos, more)
+            goodput = sum(x.get("goodput_rps", 0.0) for x in more.summaries) / max(len(more.summaries), 1)
+            print(f"[dagger {k}] learner goodput {goodput:.3f} req/s, {len(demos.actions)} labelled steps", flush=True)
+            hist = imitation.behaviour_clone(model, demos, venv, epochs=s.dagger_epochs, lr=s.bc_lr,
+                                             gamma=s.gamma, seed=s.seed + k + 1)
         ctx.extra["bc"] = {"heuristic": s.bc_heuristic, "episodes": len(seeds), "steps": len(demos.actions),
                            "final_nll": hist[-1], "accuracy": imitation.clone_accuracy(model, demos, venv)}
         print(f"[bc] {ctx.extra['bc']}", flush=True)

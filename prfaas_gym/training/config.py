@@ -108,6 +108,10 @@ class TrainSettings:
         if hasattr(self, "bc_episodes"):
             self.bc_episodes = min(getattr(self, "bc_episodes"), 1)  # type: ignore[attr-defined]
             self.bc_epochs = min(getattr(self, "bc_epochs"), 1)  # type: ignore[attr-defined]
+        if hasattr(self, "dagger_rounds"):
+            self.dagger_rounds = min(getattr(self, "dagger_rounds"), 1)  # type: ignore[attr-defined]
+            self.dagger_episodes = min(getattr(self, "dagger_episodes"), 1)  # type: ignore[attr-defined]
+            self.dagger_epochs = min(getattr(self, "dagger_epochs"), 1)  # type: ignore[attr-defined]
 
     @property
     def train_seeds(self) -> list[int]:

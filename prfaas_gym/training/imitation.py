@@ -143,3 +143,50 @@ def clone_accuracy(model: Any, demos: Demonstrations, vecnorm: Any | None) -> fl
     except TypeError:
         a, _ = model.policy.predict(obs, deterministic=True)
     return float(np.mean(np.asarray(a) == demos.actions))
+
+
+def concat(a: Demonstrations, b: Demonstrations) -> Demonstrations:
+    """Both data sets, ``a`` first."""
+    return Demonstrations(np.concatenate([a.obs, b.obs]), np.concatenate([a.masks, b.masks]),
+                          np.concatenate([a.actions, b.actions]), np.concatenate([a.rewards, b.rewards]),
+                          np.concatenate([a.dones, b.dones]), a.summaries + b.summaries)
+
+
+def dagger_round(model: Any, vecnorm: Any | None, env_id: str, env_kwargs: dict[str, Any], heuristic: str,
+                 seeds: Sequence[int], maskable: bool = True) -> Demonstrations:
+    """One DAgger round: the current policy drives, the heuristic labels every visited state.
+
+    Plain behaviour cloning only sees states the heuristic visits; its small errors lead the
+    learner into backlogged states it was never shown (compounding error, worse on longer
+    episodes). Labelling the learner's own states with the heuristic's choice fixes that.
+    The returned ``summaries`` are the learner's episodes.
+    """
+    from prfaas_gym.policies import make_router
+    from prfaas_gym.training.envs import make_env
+
+    env = make_env(env_id, **env_kwargs)
+    base = env.unwrapped
+    router = make_router(heuristic, base.scenario).bind(base)
+    obs_l, mask_l, act_l, rew_l, done_l, summaries = [], [], [], [], [], []
+    for s in seeds:
+        obs, info = env.reset(seed=int(s))
+        while True:
+            mask = np.asarray(info["action_mask"], dtype=bool)
+            label, _ = router.predict(obs)
+            x = vecnorm.normalize_obs(obs) if vecnorm is not None and vecnorm.norm_obs else obs
+            if maskable:
+                a, _ = model.predict(x, deterministic=True, action_masks=mask)
+            else:
+                a, _ = model.predict(x, deterministic=True)
+            obs_l.append(obs)
+            mask_l.append(mask)
+            act_l.append(int(label))
+            obs, r, term, trunc, info = env.step(int(a))
+            rew_l.append(r)
+            done_l.append(term or trunc)
+            if term or trunc:
+                summaries.append(info.get("summary", {}))
+                break
+    env.close()
+    return Demonstrations(np.asarray(obs_l, np.float32), np.asarray(mask_l, bool), np.asarray(act_l, np.int64),
+                          np.asarray(rew_l, np.float64), np.asarray(done_l, bool), summaries)
