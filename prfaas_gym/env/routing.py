@@ -43,7 +43,7 @@ class RoutingEnv(PrfaasEnvBase):
     ``env.action_space.sample(mask=info["action_mask"])`` works): slots whose instance is not
     up in the prefill role (decode role, draining, switching, failed) or whose queue is full;
     pull slots whose source holds no longer prefix than the destination; reject when
-    ``allow_reject=False``. An invalid (masked or out-of-range) action never raises: the
+    ``allow_reject=False`` (unless no other slot is open). An invalid (masked or out-of-range) action never raises: the
     request is routed by the paper's threshold rule (``ThresholdRouter`` with the scenario's
     threshold) and ``info["fallback"]`` is True. ``action_to_decision(a)`` /
     ``decision_to_action(d)`` convert between actions and ``RouteDecision``s, so heuristic
