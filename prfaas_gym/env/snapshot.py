@@ -164,6 +164,7 @@ class SnapshotReader:
         ]
         self.stms = [c.stm for c in self.clusters]
         self.has_cache = any(c.cache is not None for c in self.clusters)
+        self.no_cache = (0,) * len(self.clusters)
         self.inv_n = [1.0 / len(c.instances) if c.instances else 0.0 for c in self.clusters]
         self.plan = [
             (c.index, c, tuple(c.instances), self.per_instance[c.index], c.max_queue_requests, self.inv_n[c.index])
@@ -192,9 +193,9 @@ class SnapshotReader:
         mem = [0.0] * n_c
         batch = [0.0] * n_c
         dq = [0] * n_c
-        detail_w: dict[int, list[float]] = {}
-        detail_o: dict[int, list[float]] = {}
-        detail_q: dict[int, list[int]] = {}
+        detail_w: list = [None] * n_c
+        detail_o: list = [None] * n_c
+        detail_q: list = [None] * n_c
         for ci, c, instances, detail, maxq, inv_n in self.plan:
             if detail:
                 w_c: list[float] = []
@@ -266,7 +267,7 @@ class SnapshotReader:
         if self.has_cache:
             cached = tuple([sim.cached_tokens(ci, req) for ci in range(len(self.clusters))])
         else:
-            cached = (0,) * len(self.clusters)
+            cached = self.no_cache
         svc_c = [stm.prefill_s([(inp - k, k)]) for stm, k in zip(self.stms, cached)]
         svc = [svc_c[ci] for ci in self.slot_cluster]
         for k, dst, src in self.pull_slots:
