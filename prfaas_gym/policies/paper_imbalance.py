@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from prfaas_gym.policies.provisioning import estimate_stages
+from prfaas_gym.policies.provisioning import IntervalProvisioner, estimate_stages
 
 if TYPE_CHECKING:
     from prfaas_gym.sim.simulator import Simulator
 
 
-class PaperImbalanceProvisioner:
+class PaperImbalanceProvisioner(IntervalProvisioner):
     """Every ``interval_s``, for each PD cluster, estimate the prefill capacity
     ``Th_prfaas + Th_pdp`` and decode capacity ``Th_pdd`` from the last ``window_s`` of
     observed lengths (Eqs. 3-5). When one side is clearly the bottleneck (capacity ratio
@@ -36,13 +36,6 @@ class PaperImbalanceProvisioner:
         self.window_s = float(window_s)
         self.margin = float(margin)
         self.load_fraction = float(load_fraction)
-
-    @classmethod
-    def from_scenario(cls, scenario: Any, **params: Any) -> "PaperImbalanceProvisioner":
-        """Factory: ``interval_s`` defaults to the scenario's ``env.provision_interval_s``."""
-        if "provision_interval_s" in scenario.env:
-            params.setdefault("interval_s", scenario.env["provision_interval_s"])
-        return cls(**params)
 
     def provision(self, view: "Simulator") -> dict[int, int] | None:
         targets: dict[int, int] = {}

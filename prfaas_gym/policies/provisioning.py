@@ -5,10 +5,23 @@ from __future__ import annotations
 import bisect
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from prfaas_gym.sim.simulator import Simulator
+
+
+class IntervalProvisioner:
+    """Base of provisioners that act every ``interval_s`` simulated seconds."""
+
+    interval_s: float
+
+    @classmethod
+    def from_scenario(cls, scenario: Any, **params: Any):
+        """Factory: ``interval_s`` defaults to the scenario's ``env.provision_interval_s``."""
+        if "provision_interval_s" in scenario.env:
+            params.setdefault("interval_s", scenario.env["provision_interval_s"])
+        return cls(**params)
 
 
 @dataclass(frozen=True)

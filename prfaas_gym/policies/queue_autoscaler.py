@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from prfaas_gym.policies.provisioning import IntervalProvisioner
 
 if TYPE_CHECKING:
     from prfaas_gym.sim.simulator import Simulator
 
 
-class QueueAutoscaler:
+class QueueAutoscaler(IntervalProvisioner):
     """A reactive baseline: every ``interval_s``, if the local prefill backlog (predicted
     wait at the best PD-P instance) exceeds ``prefill_wait_high_s`` while no request waits
     for decode, convert one decode instance to prefill; if more than
@@ -26,13 +28,6 @@ class QueueAutoscaler:
         self.prefill_wait_high_s = float(prefill_wait_high_s)
         self.prefill_wait_low_s = float(prefill_wait_low_s)
         self.decode_waiting_high = int(decode_waiting_high)
-
-    @classmethod
-    def from_scenario(cls, scenario: Any, **params: Any) -> "QueueAutoscaler":
-        """Factory: ``interval_s`` defaults to the scenario's ``env.provision_interval_s``."""
-        if "provision_interval_s" in scenario.env:
-            params.setdefault("interval_s", scenario.env["provision_interval_s"])
-        return cls(**params)
 
     def provision(self, view: "Simulator") -> dict[int, int] | None:
         targets: dict[int, int] = {}
