@@ -1,10 +1,11 @@
 """Frozen snapshots of cluster state: the only input of the observation encoders.
 
 The envs build a :class:`ClusterSnapshot` (and, for routing, a :class:`RequestFeatures`)
-from a live :class:`~prfaas_gym.sim.Simulator`; an exported router builds the same two
-dataclasses from live metrics and calls the same encoder
-(:func:`prfaas_gym.env.observation.encode_routing_obs`), so the encoder never needs a
-simulator. Everything here is plain numbers and tuples (SI units: seconds, tokens, fractions).
+from a live :class:`~prfaas_gym.sim.Simulator` with a :class:`SnapshotReader`; an exported
+router builds the same two immutable records (``NamedTuple`` s) from live metrics and
+calls the same encoder (:func:`prfaas_gym.env.observation.encode_routing_obs`), so the
+encoder never needs a simulator. Everything in them is plain numbers and sequences (SI units: seconds, tokens,
+fractions).
 
 Candidate *slots* (:class:`Slot`) are the fixed routing targets of ``prfaas/Routing-v0``,
 laid out once per scenario by :func:`build_slots`:
