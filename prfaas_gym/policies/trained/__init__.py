@@ -74,7 +74,7 @@ def load_router(spec: str, scenario: Any = None, *, seed: int = 0, **params: Any
         model.policy, meta["slot_labels"], normalizer=norm,
         max_instance_slots=int(kw.get("max_instance_slots", meta.get("max_instance_slots", 16))),
         pull_slots=bool(kw.get("pull_slots", True)), allow_reject=bool(kw.get("allow_reject", True)),
-        maskable=algo == "maskable_ppo", name=spec,
+        maskable=algo == "maskable_ppo", name=spec, feature_names=meta.get("feature_names"),
     )
 
 

@@ -17,8 +17,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+import inspect
+
 from prfaas_gym.env.actions import action_mask, slot_decision
-from prfaas_gym.env.observation import encode_routing_obs
+from prfaas_gym.env.observation import encode_routing_obs, routing_feature_names
 from prfaas_gym.env.snapshot import SnapshotReader, build_slots
 from prfaas_gym.sim.router import RouteDecision
 
@@ -57,11 +59,14 @@ class LearnedRouter:
         max_instance_slots, pull_slots, allow_reject: the env's slot-layout settings.
         maskable: pass action masks to the policy.
         name: shown in comparisons.
+        feature_names: the observation layout the policy was trained on; checked against
+            the current encoder on first use (``None``: only the size is checked by torch).
     """
 
     def __init__(self, policy: Any, slot_labels: list[str], *, normalizer: ObsNormalizer | None = None,
                  max_instance_slots: int = 16, pull_slots: bool = True, allow_reject: bool = True,
-                 maskable: bool = True, name: str = "trained") -> None:
+                 maskable: bool = True, name: str = "trained",
+                 feature_names: list[str] | None = None) -> None:
         self.policy = policy
         self.slot_labels = list(slot_labels)
         self.normalizer = normalizer
@@ -70,7 +75,9 @@ class LearnedRouter:
         self.allow_reject = bool(allow_reject)
         self.maskable = bool(maskable)
         self.name = name
+        self.feature_names = list(feature_names) if feature_names else None
         self.fallbacks = 0
+        self._reach_kw = "reachable" in inspect.signature(action_mask).parameters
         self._sim_ref: Any = None
         self._reader: SnapshotReader | None = None
         self._slots: tuple = ()
@@ -83,6 +90,16 @@ class LearnedRouter:
             raise ValueError(
                 f"{self.name}: scenario slot layout {labels} differs from the trained one {self.slot_labels}"
             )
+        if self.feature_names is not None:
+            now = routing_feature_names([s.label for s in slots if s.kind != "reject"],
+                                        [c.name for c in sim.clusters], [l.name for l in sim.links])
+            if now != self.feature_names:
+                extra = sorted(set(now) - set(self.feature_names))
+                gone = sorted(set(self.feature_names) - set(now))
+                raise ValueError(
+                    f"{self.name}: the routing observation changed since this policy was trained "
+                    f"(new: {extra[:4]}, removed: {gone[:4]}); retrain it (docs/learned_agents.md)"
+                )
         self._slots = slots
         self._decisions = [slot_decision(s) for s in slots]
         self._reader = SnapshotReader(sim, slots)
@@ -96,7 +113,14 @@ class LearnedRouter:
             reader = self._bind(sim)
         snap = reader.read()
         feats = reader.request(req)
-        mask = np.array(action_mask(self._slots, snap.slot_open, feats.cached_tokens, self.allow_reject))
+        home = getattr(feats, "home_cluster", -1)
+        if self._reach_kw and home >= 0 and hasattr(reader, "slot_reach"):
+            # slots that cannot ship KV to the request's decode cluster are masked (as in the env)
+            m = action_mask(self._slots, snap.slot_open, feats.cached_tokens, self.allow_reject,
+                            reachable=reader.slot_reach[home])
+        else:
+            m = action_mask(self._slots, snap.slot_open, feats.cached_tokens, self.allow_reject)
+        mask = np.array(m, dtype=bool)
         return encode_routing_obs(snap, feats), mask
 
     def act(self, obs: np.ndarray, mask: np.ndarray) -> int:
