@@ -33,11 +33,16 @@ def pull_slot_refs(slots: Sequence[Slot]) -> list[tuple[int, int, int]]:
 
 
 def action_mask(slots: Sequence[Slot], slot_open: Sequence[float], cached_tokens: Sequence[int],
-                allow_reject: bool, pulls: Sequence[tuple[int, int, int]] | None = None) -> list[bool]:
-    """Valid actions: open slots; pull slots only when the source holds a longer prefix;
-    reject when allowed. ``slot_open`` excludes reject (it is last in ``slots``); ``pulls``
-    (from :func:`pull_slot_refs`) may be passed to skip scanning ``slots``."""
-    mask = [o > 0.0 for o in slot_open]
+                allow_reject: bool, pulls: Sequence[tuple[int, int, int]] | None = None,
+                reachable: Sequence[bool] | None = None) -> list[bool]:
+    """Valid actions: open slots whose cluster can ship KV to the request's decode cluster
+    (``reachable``, per slot; ``None``: all); pull slots only when the source holds a longer
+    prefix; reject when allowed. ``slot_open`` excludes reject (it is last in ``slots``);
+    ``pulls`` (from :func:`pull_slot_refs`) may be passed to skip scanning ``slots``."""
+    if reachable is None:
+        mask = [o > 0.0 for o in slot_open]
+    else:
+        mask = [o > 0.0 and r for o, r in zip(slot_open, reachable)]
     for i, dst, src in (pull_slot_refs(slots) if pulls is None else pulls):
         if mask[i]:
             mask[i] = cached_tokens[src] > cached_tokens[dst]

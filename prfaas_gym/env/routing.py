@@ -40,8 +40,9 @@ class RoutingEnv(PrfaasEnvBase):
     4. reject.
 
     Masked (``action_masks()`` and ``info["action_mask"]``, ``int8`` 0/1 arrays, so
-    ``env.action_space.sample(mask=info["action_mask"])`` works): slots whose instance is not
-    up in the prefill role (decode role, draining, switching, failed) or whose queue is full;
+    ``env.action_space.sample(mask=info["action_mask"])`` works): slots whose cluster cannot
+    ship KV to the request's home cluster (another datacenter without a link); slots whose
+    instance is not up in the prefill role (decode role, draining, switching, failed) or whose queue is full;
     pull slots whose source holds no longer prefix than the destination; reject when
     ``allow_reject=False`` (unless no other slot is open). An invalid (masked or out-of-range) action never raises: the
     request is routed by the paper's threshold rule (``ThresholdRouter`` with the scenario's
@@ -221,5 +222,7 @@ class RoutingEnv(PrfaasEnvBase):
         req = self._req
         feats = reader.request(req) if req is not None else self._empty_features
         self._snap, self._feats = snap, feats
-        self._mask = action_mask(self.slots, snap.slot_open, feats.cached_tokens, self.allow_reject, self._pulls)
+        reach = reader.slot_reach[feats.home_cluster] if req is not None else None
+        self._mask = action_mask(self.slots, snap.slot_open, feats.cached_tokens, self.allow_reject,
+                                 self._pulls, reach)
         return encode_routing_obs(snap, feats)

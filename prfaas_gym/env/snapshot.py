@@ -15,8 +15,9 @@ laid out once per scenario by :func:`build_slots`:
 2. per PD cluster, one slot per instance if the cluster has at most ``max_instance_slots``
    instances (an instance in the decode role, draining, switching or failed is a masked slot),
    otherwise one cluster-level slot (least-wait instance);
-3. for every ordered pair of clusters (X, Y), X != Y, that both hold a prefix cache: one
-   "prefill at X after pulling Y's cached prefix" slot (cluster level at X);
+3. for every ordered pair of clusters (X, Y), X != Y, that both hold a prefix cache and are
+   connected (same datacenter or a link): one "prefill at X after pulling Y's cached
+   prefix" slot (cluster level at X);
 4. ``reject`` (last).
 """
 
@@ -61,6 +62,16 @@ class Slot:
     label: str = ""
 
 
+def connected(sim: "Simulator", a: int, b: int) -> bool:
+    """Whether KV can move between clusters ``a`` and ``b`` (same datacenter, or a link)."""
+    if sim.clusters[a].datacenter == sim.clusters[b].datacenter:
+        return True
+    try:
+        return sim.link_between(a, b) is not None
+    except Exception:  # the simulator raises when no link joins the datacenters
+        return False
+
+
 def build_slots(sim: "Simulator", max_instance_slots: int = DEFAULT_MAX_INSTANCE_SLOTS,
                 pull_slots: bool = True) -> tuple[Slot, ...]:
     """The fixed slot layout of a scenario (see the module docstring); reject is last."""
@@ -79,7 +90,7 @@ def build_slots(sim: "Simulator", max_instance_slots: int = DEFAULT_MAX_INSTANCE
         cached = [c for c in sim.clusters if c.cache is not None]
         for dst in cached:
             for src in cached:
-                if src.index != dst.index:
+                if src.index != dst.index and connected(sim, src.index, dst.index):
                     slots.append(Slot(SLOT_PULL, dst.index, None, src.index, label=f"{dst.name}<-{src.name}"))
     slots.append(Slot(SLOT_REJECT, -1, label="reject"))
     return tuple(slots)
@@ -132,12 +143,14 @@ class RequestFeatures(NamedTuple):
         cached_tokens: usable cached prefix per cluster (tokens).
         slot_service_s: predicted prefill compute time of the uncached part at each slot,
             plus the predicted pull time for pull slots (seconds; reject excluded).
+        home_cluster: index of the PD cluster where the request decodes (-1: unknown).
     """
 
     input_tokens: int
     output_tokens: int
     cached_tokens: Sequence[int]
     slot_service_s: Sequence[float]
+    home_cluster: int = -1
 
 
 class SnapshotReader:
@@ -166,6 +179,10 @@ class SnapshotReader:
         self.stms = [c.stm for c in self.clusters]
         self.has_cache = any(c.cache is not None for c in self.clusters)
         self.no_cache = (0,) * len(self.clusters)
+        # slot_reach[h][k]: slot k's prefill cluster can ship KV to decode cluster h
+        n = len(self.clusters)
+        conn = [[connected(sim, a, b) for b in range(n)] for a in range(n)]
+        self.slot_reach = [[conn[ci][h] for ci in self.slot_cluster] for h in range(n)]
         self.inv_n = [1.0 / len(c.instances) if c.instances else 0.0 for c in self.clusters]
         self.plan = [
             (c.index, c, tuple(c.instances), self.per_instance[c.index], c.max_queue_requests, self.inv_n[c.index])
@@ -277,7 +294,7 @@ class SnapshotReader:
                 if wait < math.inf:
                     # public API: predicted TTFT with the pull, minus the queueing part
                     svc[k] = sim.predicted_ttft_s(req, dst, src) - wait
-        return RequestFeatures(inp, req.output_tokens, cached, svc)
+        return RequestFeatures(inp, req.output_tokens, cached, svc, sim.home_cluster(req))
 
 
 def take_snapshot(sim: "Simulator", slots: tuple[Slot, ...]) -> ClusterSnapshot:

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from prfaas_gym.env.observation import encode_routing_obs
+from prfaas_gym.env.routing import RoutingEnv
 from prfaas_gym.env.snapshot import ClusterSnapshot, RequestFeatures
 from prfaas_gym.scenario import load_scenario
 from prfaas_gym.sim import Simulator, ThresholdRouter
@@ -90,7 +91,8 @@ def test_encoder_needs_only_the_snapshot():
         cluster_decode_batch_frac=(0.0, 0.9), cluster_decode_queue=(0, 2), link_bw_frac=(1.0,),
         link_util=(0.25,), link_flows=(4,),
     )
-    feats = RequestFeatures(input_tokens=4096, output_tokens=0, cached_tokens=(0, 2048), slot_service_s=(1.0, 2.0))
+    feats = RequestFeatures(input_tokens=4096, output_tokens=0, cached_tokens=(0, 2048), slot_service_s=(1.0, 2.0),
+                            home_cluster=1)
     obs = encode_routing_obs(snap, feats)
     assert obs.dtype == np.float32 and obs.shape == (4 * 2 + 6 * 2 + 3 + 2,)
     assert ((obs >= 0) & (obs <= 1)).all()
@@ -100,3 +102,21 @@ def test_encoder_needs_only_the_snapshot():
     assert obs[6] == pytest.approx(6 / 16)  # slot_ttft[0]
     assert obs[9] == pytest.approx(0.5)  # cached_frac[1]
     assert obs[-1] == 0.0  # unknown output length
+
+
+def test_slots_unreachable_from_home_are_masked():
+    """Regional PD clusters without links between them: only the home region is offered."""
+    env = RoutingEnv("scale_10k_gpu", n_requests=60)
+    obs, info = env.reset(seed=0)
+    rng = np.random.default_rng(0)
+    while True:
+        home = env.sim.home_cluster(env.pending_request)
+        mask = info["action_mask"]
+        for k, slot in enumerate(env.slots[:-1]):
+            if not env._reader.slot_reach[home][k]:
+                assert mask[k] == 0
+        obs, r, term, trunc, info = env.step(int(rng.choice(np.flatnonzero(mask))))
+        assert not info["fallback"]
+        if term or trunc:
+            break
+    assert term
