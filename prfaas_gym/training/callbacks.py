@@ -53,10 +53,11 @@ class HeuristicEvalCallback(BaseCallback):
         baseline: ``{heuristic: mean goodput_rps on the same seeds}``.
         eval_freq: env steps between evaluations (over all envs).
         best_dir: where the best model (``model.zip`` + ``vecnormalize.pkl``) is saved.
+        eval_at_start: also evaluate before the first update (step 0: e.g. the cloned policy).
     """
 
     def __init__(self, eval_fn: EvalFn, baseline: dict[str, float], eval_freq: int, best_dir: Path,
-                 verbose: int = 1) -> None:
+                 verbose: int = 1, eval_at_start: bool = True) -> None:
         super().__init__(verbose)
         self.eval_fn = eval_fn
         self.baseline = dict(baseline)
@@ -65,6 +66,7 @@ class HeuristicEvalCallback(BaseCallback):
         self.best_goodput = -np.inf
         self.history: list[dict[str, float]] = []
         self._next = self.eval_freq
+        self.eval_at_start = eval_at_start
 
     @property
     def best_heuristic(self) -> tuple[str, float]:
@@ -102,6 +104,11 @@ class HeuristicEvalCallback(BaseCallback):
                   f"(best heuristic {name}: {best:.3f}; ratio {row.get('goodput_vs_best_heuristic', float('nan')):.3f})",
                   flush=True)
         return row
+
+    def _on_training_start(self) -> None:
+        if self.eval_at_start and self.eval_freq > 0:
+            self.evaluate()
+            self.logger.dump(self.num_timesteps)
 
     def _on_step(self) -> bool:
         if self.eval_freq > 0 and self.num_timesteps >= self._next:
