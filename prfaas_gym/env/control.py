@@ -15,7 +15,6 @@ import numpy as np
 from gymnasium import spaces
 
 from prfaas_gym.env.base import PrfaasEnvBase
-from prfaas_gym.env.driver import advance_to
 from prfaas_gym.env.observation import WindowStats, control_feature_names, control_obs_size, encode_control_obs
 from prfaas_gym.env.rewards import Outcome
 from prfaas_gym.env.snapshot import SLOT_REJECT, SnapshotReader, build_slots
@@ -97,7 +96,7 @@ class ControlEnvBase(PrfaasEnvBase):
     def _run_interval(self) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         sim = self.sim
         target = min(sim.env.now + self.interval_s, self.max_sim_time_s)
-        advance_to(sim, target)
+        sim.run_until(target)
         self._steps += 1
         terminated = sim.done
         truncated = not terminated and self._time_or_step_cap()

@@ -10,7 +10,6 @@ from gymnasium import spaces
 
 from prfaas_gym.env.actions import action_mask, decision_to_slot, pull_slot_refs, slot_decision
 from prfaas_gym.env.base import PrfaasEnvBase
-from prfaas_gym.env.driver import drain
 from prfaas_gym.env.observation import encode_routing_obs, routing_feature_names, routing_obs_size
 from prfaas_gym.env.snapshot import (
     SLOT_REJECT, ClusterSnapshot, RequestFeatures, Slot, SnapshotReader, build_slots,
@@ -202,7 +201,7 @@ class RoutingEnv(PrfaasEnvBase):
                 truncated = True
         else:
             self._req = None
-            drain(sim, self.max_sim_time_s)
+            sim.run_until(self.max_sim_time_s)
             terminated = sim.done
             truncated = not terminated
         if not terminated and self.max_steps is not None and self._steps >= self.max_steps:

@@ -65,8 +65,8 @@ class ThresholdRouter:
 
     The uncached length is judged against the home PD cluster's own prefix cache (the
     paper's bandwidth-scarce rule): if ``input - cached_in_pd <= t`` the local PD prefill
-    instances serve it, otherwise the PrfaaS cluster with the longest cached prefix (ties:
-    the first) does. Without a PrfaaS cluster every request stays local.
+    instances serve it, otherwise the PrfaaS cluster (linked to the home cluster) with the
+    longest cached prefix (ties: the first) does. Without one every request stays local.
     """
 
     name = "prfaas-threshold"
@@ -78,7 +78,7 @@ class ThresholdRouter:
 
     def route(self, req: "Request", view: "Simulator") -> RouteDecision:
         home = view.home_cluster(req)
-        prfaas = view.prfaas_clusters
+        prfaas = [c for c in view.prfaas_clusters if view.connected(c, home)]
         if not prfaas:
             return RouteDecision(prefill_cluster=home)
         local_len = req.input_tokens - view.cached_tokens(home, req)

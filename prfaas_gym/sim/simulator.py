@@ -120,6 +120,7 @@ class Simulator:
             )
             self._home = np.asarray(self.pd_clusters, dtype=np.int64)[pick]
 
+        self.on_request_end: list[Callable[[Request], None]] = []  # called as each request ends
         self._next_arrival = 0
         self._last_end_s = 0.0  # when a request last completed or was rejected (stall watchdog)
         self.completed = 0
@@ -168,6 +169,11 @@ class Simulator:
             return 0
         blocks = cache.match_blocks(req.hash_ids)
         return min(blocks * BLOCK_TOKENS, req.input_tokens - 1)
+
+    def connected(self, a: int, b: int) -> bool:
+        """Whether KV can move between clusters ``a`` and ``b`` (same datacenter, or a link)."""
+        da, db = self.clusters[a].datacenter, self.clusters[b].datacenter
+        return da == db or (da, db) in self._link_between
 
     def link_between(self, a: int, b: int) -> Link | None:
         """The inter-DC link joining clusters ``a`` and ``b`` (``None`` inside one datacenter)."""
@@ -237,7 +243,8 @@ class Simulator:
         return self.summary()
 
     def run_until(self, time_s: float) -> Request | None:
-        """Process events up to ``time_s`` (or until a request awaits an external decision)."""
+        """Process events up to ``time_s`` (or until a request awaits an external decision, or
+        the run is done). The clock ends at ``time_s`` unless the run finished before it."""
         env = self.env
         queue = env._queue
         while not self.done and self._pending is None:
@@ -250,9 +257,7 @@ class Simulator:
                 return None
             env.step()
             self.events_processed += 1
-        if self._pending is None and env._now < time_s and self.done:
-            env._now = time_s
-        return self._pending
+        return self._pending  # when done, the clock stays at the last event (the makespan)
 
     def next_decision(self, until_s: float = math.inf) -> Request | None:
         """Run until a request needs routing (external mode); ``None`` when done or at ``until_s``."""
@@ -318,11 +323,14 @@ class Simulator:
                 return False
         elif not c.has_prefill_capacity:
             return False
-        if d.decode_cluster is not None and (
-            not 0 <= d.decode_cluster < len(self.clusters) or self.clusters[d.decode_cluster].kind != PD
-        ):
+        decode = self.home_cluster(req) if d.decode_cluster is None else d.decode_cluster
+        if not 0 <= decode < len(self.clusters) or self.clusters[decode].kind != PD:
             return False
-        if d.pull_from is not None and not 0 <= d.pull_from < len(self.clusters):
+        if not self.connected(d.prefill_cluster, decode):
+            return False
+        if d.pull_from is not None and not (
+            0 <= d.pull_from < len(self.clusters) and self.connected(d.pull_from, d.prefill_cluster)
+        ):
             return False
         return True
 
@@ -393,6 +401,8 @@ class Simulator:
         self.rejected += 1
         self.in_flight -= 1
         self._last_end_s = self.env.now
+        for fn in self.on_request_end:
+            fn(req)
 
     # ================================================================== prefix pulls
     def _start_pull(self, job: Job, src: int, inst) -> None:
@@ -501,6 +511,8 @@ class Simulator:
         self.completed += 1
         self.in_flight -= 1
         self._last_end_s = self.env.now
+        for fn in self.on_request_end:
+            fn(job.req)
 
     # ================================================================== faults and environment
     def _reroute(self, job: Job) -> None:

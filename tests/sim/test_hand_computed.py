@@ -210,3 +210,35 @@ def test_gauges_and_utilisation(make_scenario, tiny):
     # prefill busy 0.11 s of the ~2.11 s the prefill instance existed
     assert s["prefill_utilisation"] == pytest.approx(prefill_s(1000) / s["sim_time_s"], rel=1e-6)
     assert s["decode_batch_utilisation"] == pytest.approx(2.0 / s["sim_time_s"] / 256, rel=1e-6)
+
+
+def test_run_until_infinity_keeps_the_makespan(make_scenario, tiny):
+    sc = make_scenario([tiny.pd_cluster()])
+    req = Request(0, 0.0, 1000, 11)
+    sim = Simulator(sc, requests=[req], external_routing=True)
+    assert sim.next_decision() is req
+    ended = []
+    sim.on_request_end.append(ended.append)
+    sim.apply(RouteDecision(prefill_cluster=0))
+    assert sim.run_until(float("inf")) is None
+    assert sim.done and ended == [req]
+    assert sim.now_s == pytest.approx(req.finish_s)
+    assert sim.summary()["sim_time_s"] == pytest.approx(req.finish_s)
+
+
+def test_unreachable_prefill_cluster_falls_back(make_scenario, tiny):
+    # two regional PD clusters share a PrfaaS cluster but have no link between them: east's
+    # prefill instances are no valid choice for a request homed (and decoded) in the west
+    sc = make_scenario([tiny.prfaas_cluster(), tiny.pd_cluster(name="east", datacenter="dc-east", traffic_weight=0),
+                        tiny.pd_cluster(name="west", datacenter="dc-west")],
+                       [tiny.link(between=["dc-remote", "dc-east"], name="e"),
+                        tiny.link(between=["dc-remote", "dc-west"], name="w")])
+    req = Request(0, 0.0, 100, 2)
+
+    class East:
+        def route(self, req, view):
+            return RouteDecision(prefill_cluster=1)
+
+    sim = Simulator(sc, router=East(), requests=[req])
+    assert sim.home_cluster(req) == 2 and not sim.connected(1, 2) and sim.connected(0, 2)
+    assert sim.run()["completed"] == 1 and req.prefill_cluster == "west"
