@@ -30,7 +30,7 @@ class DualSettings(TrainSettings):
     batch_size: int = 128
     eval_freq: int = 5_000
     checkpoint_freq: int = 10_000
-    heuristics: str = "prfaas-threshold,prfaas-adaptive,prfaas-threshold+paper-imbalance"
+    heuristics: str = "mooncake-conductor,least-loaded,prfaas-threshold,prfaas-adaptive,prfaas-threshold+paper-imbalance"
 
 
 def main(argv: list[str] | None = None) -> dict:

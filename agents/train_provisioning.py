@@ -30,7 +30,7 @@ class ProvisioningSettings(TrainSettings):
     batch_size: int = 128
     eval_freq: int = 5_000
     checkpoint_freq: int = 10_000
-    heuristics: str = "prfaas-threshold,prfaas-threshold+paper-imbalance,prfaas-threshold+queue-autoscaler"
+    heuristics: str = "mooncake-conductor,least-loaded,prfaas-threshold,prfaas-threshold+paper-imbalance,prfaas-threshold+queue-autoscaler"
 
 
 def main(argv: list[str] | None = None) -> dict:
