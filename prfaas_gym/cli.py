@@ -20,27 +20,15 @@ def _user_errors() -> tuple[type[BaseException], ...]:
 
 def _add_subcommands(sub) -> None:
     from prfaas_gym.commands.simulate import add_simulate_parser
+    from prfaas_gym.env.cli import add_envs_parser
     from prfaas_gym.perf.cli import add_perf_parser
+    from prfaas_gym.planner.capacity_cli import add_capacity_parser
     from prfaas_gym.planner.cli import add_plan_parser
+    from prfaas_gym.policies.cli import add_compare_parser, add_sweep_parser
 
-    add_simulate_parser(sub)
-    add_plan_parser(sub)
-    add_perf_parser(sub)
-    for module, fn in (
-        ("prfaas_gym.planner.capacity_cli", "add_capacity_parser"),
-        ("prfaas_gym.policies.cli", "add_compare_parser"),
-        ("prfaas_gym.policies.cli", "add_sweep_parser"),
-        ("prfaas_gym.env.cli", "add_envs_parser"),
-        ("prfaas_gym.export.cli", "add_export_parser"),
-    ):
-        try:
-            mod = __import__(module, fromlist=[fn])
-        except ModuleNotFoundError as exc:
-            if exc.name and exc.name.startswith("prfaas_gym"):
-                continue  # that part of the package is not present in this build
-            raise
-        if hasattr(mod, fn):
-            getattr(mod, fn)(sub)
+    for add in (add_simulate_parser, add_plan_parser, add_capacity_parser, add_compare_parser,
+                add_sweep_parser, add_perf_parser, add_envs_parser):
+        add(sub)
 
 
 def build_parser() -> argparse.ArgumentParser:
