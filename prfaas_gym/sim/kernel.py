@@ -14,7 +14,9 @@ name                   priority   what
 =====================  =========  ==========================================================
 
 No generator processes are used: a callback is a bound method (so simulator state pickles),
-and stale callbacks are ignored through version counters rather than cancelled.
+and stale callbacks are ignored through version counters rather than cancelled. Entries go
+straight onto SimPy's heap, ``(time, priority, env._eid, Call)``, the layout
+``Environment.schedule`` uses, so ``env.step()`` and ``env.run()`` process them as usual.
 """
 
 from __future__ import annotations
@@ -23,7 +25,6 @@ from heapq import heappush
 from typing import Any, Callable
 
 import simpy
-from simpy.events import Event
 
 class SimEnvironment(simpy.Environment):
     """``simpy.Environment`` that pickles: SimPy binds its event classes onto the instance
@@ -37,32 +38,45 @@ PRIO_CONTROL = 2
 PRIO_ARRIVAL = 3
 
 
+class Call:
+    """A scheduled callback: the light event this simulator puts on SimPy's queue.
+
+    It has what SimPy's ``Environment.step`` reads (``callbacks``, ``_ok``) and what our
+    handlers read (``_value``), without the bookkeeping of a full ``simpy.Event``.
+    """
+
+    __slots__ = ("callbacks", "_value")
+    _ok = True
+
+    def __init__(self, callback: Callable[["Call"], Any], value: Any) -> None:
+        self.callbacks = [callback]
+        self._value = value
+
+    @property
+    def value(self) -> Any:
+        """The value given when scheduling."""
+        return self._value
+
+
 def schedule(
     env: simpy.Environment,
     delay_s: float,
     priority: int,
-    callback: Callable[[Event], Any],
+    callback: Callable[[Call], Any],
     value: Any = None,
 ) -> None:
-    """Run ``callback(event)`` after ``delay_s`` simulated seconds; ``event.value`` is ``value``."""
-    event = Event(env)
-    event._ok = True
-    event._value = value
-    event.callbacks.append(callback)  # type: ignore[union-attr]
-    env.schedule(event, priority, delay_s if delay_s > 0.0 else 0.0)
+    """Run ``callback(call)`` after ``delay_s`` simulated seconds; ``call.value`` is ``value``."""
+    heappush(env._queue, (env._now + (delay_s if delay_s > 0.0 else 0.0), priority, next(env._eid),  # type: ignore[attr-defined]
+                          Call(callback, value)))
 
 
 def schedule_at(
     env: simpy.Environment,
     time_s: float,
     priority: int,
-    callback: Callable[[Event], Any],
+    callback: Callable[[Call], Any],
     value: Any = None,
 ) -> None:
     """Like :func:`schedule` at the absolute time ``time_s`` (exact: ``now + (t - now)`` may
-    round to a different float). Uses SimPy's queue layout ``(time, priority, eid, event)``."""
-    event = Event(env)
-    event._ok = True
-    event._value = value
-    event.callbacks.append(callback)  # type: ignore[union-attr]
-    heappush(env._queue, (max(time_s, env.now), priority, next(env._eid), event))  # type: ignore[attr-defined]
+    round to a different float)."""
+    heappush(env._queue, (max(time_s, env._now), priority, next(env._eid), Call(callback, value)))  # type: ignore[attr-defined]
