@@ -110,7 +110,10 @@ class Instance:
         if not queue:
             self.queued_work_s = 0.0  # clear float drift
         self.batch = batch
-        duration = cluster.stm.prefill_s([(j.new_tokens, j.cached_tokens) for j in batch])
+        if len(batch) == 1:
+            duration = batch[0].prefill_estimate_s  # the same prefill_s call, made at routing
+        else:
+            duration = cluster.stm.prefill_s([(j.new_tokens, j.cached_tokens) for j in batch])
         now = sim.env.now
         self.busy_until_s = now + duration
         self.busy_s += duration

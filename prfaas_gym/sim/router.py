@@ -78,11 +78,13 @@ class ThresholdRouter:
 
     def route(self, req: "Request", view: "Simulator") -> RouteDecision:
         home = view.home_cluster(req)
-        prfaas = [c for c in view.prfaas_clusters if view.connected(c, home)]
+        prfaas = view.prfaas_reaching[home]
         if not prfaas:
             return RouteDecision(prefill_cluster=home)
         local_len = req.input_tokens - view.cached_tokens(home, req)
         if local_len <= self.threshold_tokens and view.clusters[home].has_prefill_capacity:
             return RouteDecision(prefill_cluster=home)
+        if len(prfaas) == 1:
+            return RouteDecision(prefill_cluster=prfaas[0])
         best = max(prfaas, key=lambda c: (view.cached_tokens(c, req), -c))
         return RouteDecision(prefill_cluster=best)

@@ -110,6 +110,10 @@ class Simulator:
             self.links.append(link)
             self._link_between[(spec.a, spec.b)] = link
             self._link_between[(spec.b, spec.a)] = link
+        # PrfaaS clusters whose KV can reach each PD cluster (the threshold rule's candidates)
+        self.prfaas_reaching = {
+            pd: [c for c in self.prfaas_clusters if self.connected(c, pd)] for pd in self.pd_clusters
+        }
 
         # home PD cluster of each request (where its user traffic lands and decode runs)
         weights = np.array([self.clusters[c].spec.traffic_weight for c in self.pd_clusters], dtype=float)
@@ -386,7 +390,6 @@ class Simulator:
         job.cached_blocks = cached // BLOCK_TOKENS
         job.new_tokens = req.input_tokens - cached
         job.prefill_estimate_s = pc.stm.prefill_s([(job.new_tokens, cached)])
-        req.route = pc.name
         req.prefill_cluster = pc.name
         req.decode_cluster = dc.name
         req.cached_tokens = cached

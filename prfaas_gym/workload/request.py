@@ -36,7 +36,6 @@ class Request:
     hash_ids: tuple[int, ...] | None = None
     session_id: int = -1
     # --- filled in by the simulator ---
-    route: str = ""
     prefill_cluster: str = ""
     decode_cluster: str = ""
     cached_tokens: int = 0
