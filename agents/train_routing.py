@@ -14,7 +14,6 @@ from dataclasses import dataclass
 
 from prfaas_gym.training import imitation, pipeline
 from prfaas_gym.training.config import TrainSettings, parse_settings
-from prfaas_gym.training.envs import env_kwargs_of
 
 
 @dataclass
@@ -54,22 +53,19 @@ class RoutingSettings(TrainSettings):
     dagger_epochs: int = 10
 
 
-def main(argv: list[str] | None = None) -> dict:
-    s = parse_settings(RoutingSettings, argv, __doc__)
-    ctx = pipeline.start_run(s)
-    env_kwargs = env_kwargs_of(s)
-    venv = pipeline.build_venv(s, env_kwargs)
-    model = pipeline.build_model(s, venv, ctx.run_dir)
-    maskable = s.algo == "maskable_ppo"
-    callbacks, eval_cb = pipeline.build_callbacks(s, ctx, env_kwargs, maskable)
+def imitation_warm_start(s: RoutingSettings):
+    """Behaviour cloning from ``s.bc_heuristic``, then DAgger rounds (the learner drives, the
+    heuristic labels its states), before RL; a no-op without ``bc_heuristic``."""
 
-    if s.bc_heuristic:  # imitation warm start
+    def warm_start(model, venv, ctx, env_kwargs, maskable) -> None:
+        if not s.bc_heuristic:
+            return
         seeds = s.train_seeds[: s.bc_episodes]
         demos = imitation.collect_demonstrations(s.env_id, env_kwargs, s.bc_heuristic, seeds)
         imitation.fit_normalizer(venv, demos, s.gamma)
         hist = imitation.behaviour_clone(model, demos, venv, epochs=s.bc_epochs, lr=s.bc_lr,
                                          gamma=s.gamma, seed=s.seed)
-        for k in range(s.dagger_rounds):  # DAgger: label the learner's own states
+        for k in range(s.dagger_rounds):
             start = s.bc_episodes + k * s.dagger_episodes
             more = imitation.dagger_round(model, venv, s.env_id, env_kwargs, s.bc_heuristic,
                                           s.train_seeds[start:start + s.dagger_episodes], maskable)
@@ -82,14 +78,13 @@ def main(argv: list[str] | None = None) -> dict:
                            "final_nll": hist[-1], "accuracy": imitation.clone_accuracy(model, demos, venv)}
         print(f"[bc] {ctx.extra['bc']}", flush=True)
 
-    model.learn(total_timesteps=s.total_timesteps, callback=callbacks, tb_log_name="rl",
-                reset_num_timesteps=True)
-    if eval_cb is not None and (not eval_cb.history or eval_cb.history[-1]["timesteps"] < model.num_timesteps):
-        eval_cb.evaluate()
-    meta = pipeline.finish_run(ctx, model, env_kwargs, eval_cb)
-    venv.close()
-    print(f"[done] {ctx.run_dir} wall {meta['wall_time_s']} s", flush=True)
-    return meta
+    return warm_start
+
+
+def main(argv: list[str] | None = None) -> dict:
+    """Train with the settings from the command line (``--help`` lists them)."""
+    s = parse_settings(RoutingSettings, argv, __doc__)
+    return pipeline.train(s, imitation_warm_start(s))
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Train or SAC on ``prfaas/Threshold-v0``: set the routing threshold (and optional bandwidth cap) every control interval.
+"""Train PPO or SAC on ``prfaas/Threshold-v0``: set the routing threshold (and optional bandwidth cap) every control interval.
 
 PPO or SAC on ``prfaas/Threshold-v0``: set the routing threshold (and optional bandwidth cap) every control interval.
 Algorithm: "ppo" or "sac". Envs, callbacks and saving come from :mod:`prfaas_gym.training`.
@@ -13,7 +13,6 @@ from dataclasses import dataclass
 
 from prfaas_gym.training import pipeline
 from prfaas_gym.training.config import TrainSettings, parse_settings
-from prfaas_gym.training.envs import env_kwargs_of
 
 
 @dataclass
@@ -34,17 +33,8 @@ class ThresholdSettings(TrainSettings):
 
 
 def main(argv: list[str] | None = None) -> dict:
-    s = parse_settings(ThresholdSettings, argv, __doc__)
-    ctx = pipeline.start_run(s)
-    env_kwargs = env_kwargs_of(s)
-    venv = pipeline.build_venv(s, env_kwargs)
-    model = pipeline.build_model(s, venv, ctx.run_dir)
-    callbacks, eval_cb = pipeline.build_callbacks(s, ctx, env_kwargs, maskable=False)
-    model.learn(total_timesteps=s.total_timesteps, callback=callbacks, tb_log_name="rl")
-    meta = pipeline.finish_run(ctx, model, env_kwargs, eval_cb)
-    venv.close()
-    print(f"[done] {ctx.run_dir} wall {meta['wall_time_s']} s", flush=True)
-    return meta
+    """Train with the settings from the command line (``--help`` lists them)."""
+    return pipeline.train(parse_settings(ThresholdSettings, argv, __doc__))
 
 
 if __name__ == "__main__":

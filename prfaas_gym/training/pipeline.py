@@ -6,6 +6,8 @@
 4. :func:`build_callbacks` - serving metrics, heuristic-referenced eval, checkpoints;
 5. :func:`finish_run` - save model + VecNormalize (+ obs stats and metadata), optionally
    export in the shipped-policy layout (``prfaas_gym/policies/trained/NAME/``).
+
+:func:`train` runs them in order, with an optional warm start (imitation) before learning.
 """
 
 from __future__ import annotations
@@ -19,9 +21,10 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from prfaas_gym.training.config import TrainSettings
+from prfaas_gym.training.envs import env_kwargs_of
 
 ALGOS = ("ppo", "maskable_ppo", "sac")
 
@@ -219,3 +222,30 @@ def load_checkpoint(cls: Any, directory: Path, venv: Any) -> tuple[Any, Any]:
     vn_path = Path(directory) / "vecnormalize.pkl"
     vecnorm = VecNormalize.load(str(vn_path), venv) if vn_path.is_file() and venv is not None else None
     return model, vecnorm
+
+
+WarmStart = Callable[[Any, Any, RunContext, dict[str, Any], bool], None]
+"""``warm_start(model, venv, ctx, env_kwargs, maskable)``: e.g. behaviour cloning before RL."""
+
+
+def train(settings: TrainSettings, warm_start: WarmStart | None = None) -> dict[str, Any]:
+    """A whole training run: envs, model, callbacks, optional warm start, learning, saving.
+
+    Returns the run's metadata (also written beside the saved model).
+    """
+    ctx = start_run(settings)
+    env_kwargs = env_kwargs_of(settings)
+    venv = build_venv(settings, env_kwargs)
+    model = build_model(settings, venv, ctx.run_dir)
+    maskable = settings.algo == "maskable_ppo"
+    callbacks, eval_cb = build_callbacks(settings, ctx, env_kwargs, maskable)
+    if warm_start is not None:
+        warm_start(model, venv, ctx, env_kwargs, maskable)
+    model.learn(total_timesteps=settings.total_timesteps, callback=callbacks, tb_log_name="rl",
+                reset_num_timesteps=True)
+    if eval_cb is not None and (not eval_cb.history or eval_cb.history[-1]["timesteps"] < model.num_timesteps):
+        eval_cb.evaluate()  # the final policy is always evaluated
+    meta = finish_run(ctx, model, env_kwargs, eval_cb)
+    venv.close()
+    print(f"[done] {ctx.run_dir} wall {meta['wall_time_s']} s", flush=True)
+    return meta
