@@ -12,23 +12,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from prfaas_gym.training import pipeline
-from prfaas_gym.training.config import TrainSettings, parse_settings
+from prfaas_gym.training.config import ControlSettings, parse_settings
 
 
 @dataclass
-class DualSettings(TrainSettings):
-    """Settings (fields documented on :class:`TrainSettings`). Control envs take one step
-    per control interval, so budgets are in the tens of thousands of steps."""
+class DualSettings(ControlSettings):
+    """Settings: :class:`ControlSettings` defaults (fields documented on :class:`TrainSettings`)."""
 
     env_id: str = "prfaas/DualTimescale-v0"
-    scenario: str = "envs/bursty_fluctuating.yaml"
-    algo: str = "ppo"
-    n_requests: int | None = 1000
-    total_timesteps: int = 20_000
-    n_steps: int = 256
-    batch_size: int = 128
-    eval_freq: int = 5_000
-    checkpoint_freq: int = 10_000
     heuristics: str = "mooncake-conductor,least-loaded,prfaas-threshold,prfaas-adaptive,prfaas-threshold+paper-imbalance"
 
 

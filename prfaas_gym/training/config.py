@@ -136,6 +136,21 @@ class TrainSettings:
         return dataclasses.asdict(self)
 
 
+@dataclass
+class ControlSettings(TrainSettings):
+    """Defaults for the control envs (Threshold, Provisioning, DualTimescale): one step per
+    control interval, so budgets are in the tens of thousands of steps."""
+
+    scenario: str = "envs/bursty_fluctuating.yaml"
+    algo: str = "ppo"
+    n_requests: int | None = 1000
+    total_timesteps: int = 20_000
+    n_steps: int = 256
+    batch_size: int = 128
+    eval_freq: int = 5_000
+    checkpoint_freq: int = 10_000
+
+
 def _field_type(f: dataclasses.Field) -> Any:
     t = f.type if not isinstance(f.type, str) else f.type
     return t
