@@ -197,6 +197,8 @@ def parse_scenario(raw: dict[str, Any], source: str = "<scenario>") -> Scenario:
             raise ScenarioError(f"{source}: clusters[{i}].name: duplicate cluster name {n!r}")
     if not any(c.kind == "pd" for c in clusters):
         top.fail("clusters", "no decode capacity: at least one cluster of kind 'pd' is required")
+    if not sum(c.traffic_weight for c in clusters if c.kind == "pd") > 0:
+        top.fail("clusters", "traffic_weight: at least one 'pd' cluster must receive traffic (weight > 0)")
 
     links_raw = raw.get("links", []) or []
     if not isinstance(links_raw, list):

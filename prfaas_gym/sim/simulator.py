@@ -15,7 +15,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-import prfaas_gym.perf as _perf
+from prfaas_gym.perf import build_step_time_model
 from prfaas_gym.sim.cluster import PD, Cluster
 from prfaas_gym.sim.disturbances import schedule_disturbances
 from prfaas_gym.sim.job import Job
@@ -24,10 +24,9 @@ from prfaas_gym.sim.kernel import (
 )
 from prfaas_gym.sim.link import Link, per_flow_cap_bytes_s
 from prfaas_gym.sim.router import Provisioner, RouteDecision, Router, ThresholdRouter
+from prfaas_gym.sim.streams import STREAM_HOME, STREAM_POLICY, STREAM_WORKLOAD, rng_stream
 from prfaas_gym.workload import build_workload
 from prfaas_gym.workload.request import BLOCK_TOKENS, Request
-
-from prfaas_gym.sim.streams import STREAM_HOME, STREAM_POLICY, STREAM_WORKLOAD, rng_stream
 
 MAX_RETRIES = 3
 STALL_LIMIT_S = 86_400.0  # simulated seconds with requests in flight and none ending
@@ -42,8 +41,9 @@ class Simulator:
 
     Args:
         scenario: a loaded ``Scenario``.
-        router: per-request policy; defaults to the scenario's ``router`` block, else the
-            paper's threshold rule. Ignored when ``external_routing`` is set.
+        router: per-request policy; ``None``: the paper's threshold rule at the scenario's
+            threshold (``api.build_simulator`` resolves the scenario's ``router:`` block by
+            name). Ignored when ``external_routing`` is set.
         provisioner: long-timescale policy (``None``: static split).
         seed: random seed (default: the scenario's).
         data_dir: where trace paths in the scenario are resolved.
@@ -95,7 +95,7 @@ class Simulator:
 
         self.clusters: list[Cluster] = []
         for i, spec in enumerate(scenario.clusters):
-            stm = _perf.build_step_time_model(spec.step_time, self.model, spec.hardware, spec.gpus_per_instance)
+            stm = build_step_time_model(spec.step_time, self.model, spec.hardware, spec.gpus_per_instance)
             self.clusters.append(Cluster(self, i, spec, stm))
         self.cluster_by_name = {c.name: c.index for c in self.clusters}
         self.prfaas_clusters = [c.index for c in self.clusters if c.is_prfaas]
