@@ -7,7 +7,7 @@ fixed here so that same-time events resolve the same way in every run:
 =====================  =========  ==========================================================
 name                   priority   what
 =====================  =========  ==========================================================
-``PRIO_COMPLETION``    0          prefill end, transfer end, decode finish, role switch
+``PRIO_COMPLETION``    0          prefill end, KV/prefix transfer end, decode finish, role switch
 ``PRIO_ENVIRONMENT``   1          faults, recoveries, link bandwidth changes
 ``PRIO_CONTROL``       2          provisioner and controller ticks
 ``PRIO_ARRIVAL``       3          request arrivals (see the state left by everything above)

@@ -20,7 +20,7 @@ from prfaas_gym.sim.cluster import PD, Cluster
 from prfaas_gym.sim.disturbances import schedule_disturbances
 from prfaas_gym.sim.job import Job
 from prfaas_gym.sim.kernel import (
-    PRIO_ARRIVAL, PRIO_CONTROL, PRIO_ENVIRONMENT, SimEnvironment, schedule, schedule_at,
+    PRIO_ARRIVAL, PRIO_COMPLETION, PRIO_CONTROL, SimEnvironment, schedule, schedule_at,
 )
 from prfaas_gym.sim.link import Link, per_flow_cap_bytes_s
 from prfaas_gym.sim.router import Provisioner, RouteDecision, Router, ThresholdRouter
@@ -426,7 +426,7 @@ class Simulator:
         job.prefill_inst = inst
         if link is None:
             delay = nbytes / self._rdma_bytes_s(job.prefill_cluster) + self.scenario.intra_dc_latency_s
-            schedule(self.env, delay, PRIO_ENVIRONMENT - 1, self._on_pull_done, (job, job.epoch))
+            schedule(self.env, delay, PRIO_COMPLETION, self._on_pull_done, (job, job.epoch))
         else:
             link.start_flow(nbytes, ("pull", job, job.epoch))
 
@@ -473,7 +473,7 @@ class Simulator:
             rdma = self._rdma_bytes_s(pc)
             # the last layer's KV leaves after prefill; the rest overlapped it
             delay = max(layer_bytes / rdma, req.prefill_start_s + job.transfer_bytes / rdma - now)
-            schedule(self.env, delay + self.scenario.intra_dc_latency_s, PRIO_ENVIRONMENT - 1,
+            schedule(self.env, delay + self.scenario.intra_dc_latency_s, PRIO_COMPLETION,
                      self._on_transfer_event, (job, job.epoch))
         elif job.flow_done:
             self._finish_cross_dc_transfer(job)
@@ -485,7 +485,7 @@ class Simulator:
         rate = link.per_flow_rate_if_added()
         tail = job.transfer_bytes / self.num_layers / rate if rate > 0 else 0.0
         wait = job.req.prefill_end_s + tail - self.env.now
-        schedule(self.env, max(wait, 0.0) + link.rtt_s / 2, PRIO_ENVIRONMENT - 1,
+        schedule(self.env, max(wait, 0.0) + link.rtt_s / 2, PRIO_COMPLETION,
                  self._on_transfer_event, (job, job.epoch))
 
     def _on_flow_done(self, token) -> None:
