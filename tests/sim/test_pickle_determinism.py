@@ -8,9 +8,10 @@ import pytest
 
 from prfaas_gym.scenario import load_scenario
 from prfaas_gym.sim import Simulator
+from tests.conftest import needs_data
 
 
-@pytest.mark.parametrize("name", ["bursty_fluctuating", "paper/prfaas_pd", "azure_conv"])
+@pytest.mark.parametrize("name", ["bursty_fluctuating", "paper/prfaas_pd", pytest.param("azure_conv", marks=needs_data)])
 def test_pickle_mid_run_round_trip(name):
     sc = load_scenario(name)
     sim = Simulator(sc, n_requests=150)
