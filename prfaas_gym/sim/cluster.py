@@ -90,7 +90,10 @@ class Cluster:
     @property
     def has_prefill_capacity(self) -> bool:
         """Whether any instance takes prefill work now."""
-        return any(i.accepts_prefill for i in self.instances)
+        for i in self.instances:
+            if i.role == PREFILL and i.state == UP:  # i.accepts_prefill, inlined
+                return True
+        return False
 
     def prefill_count(self) -> int:
         """Instances in (or switching to) the prefill role, failed ones excluded."""

@@ -124,6 +124,7 @@ class Simulator:
                 len(self.pd_clusters), size=len(self.requests), p=weights / weights.sum()
             )
             self._home = np.asarray(self.pd_clusters, dtype=np.int64)[pick]
+        self._home_list: list[int] = self._home.tolist()  # plain ints: cheaper per lookup
 
         self.on_request_end: list[Callable[[Request], None]] = []  # called as each request ends
         self._next_arrival = 0
@@ -165,7 +166,7 @@ class Simulator:
 
     def home_cluster(self, req: Request) -> int:
         """Index of the PD cluster where ``req``'s traffic lands and decodes by default."""
-        return int(self._home[req.rid])
+        return self._home_list[req.rid]
 
     def cached_tokens(self, cluster: int, req: Request) -> int:
         """Tokens of ``req``'s prompt that cluster ``cluster`` holds as a usable cached prefix."""
@@ -259,6 +260,7 @@ class Simulator:
         queue = env._queue
         n_requests = len(self.requests)
         n = 0
+        done_before = self.events_processed  # only this method and run() change it
         while (self.in_flight or self._next_arrival < n_requests) and self._pending is None:
             if not queue:
                 self._stuck()
@@ -270,7 +272,7 @@ class Simulator:
             for callback in callbacks:
                 callback(event)
             n += 1
-            if not (self.events_processed + n) & 0x3FFF:
+            if not (done_before + n) & 0x3FFF:
                 self._check_stall()
         self.events_processed += n
         return self._pending  # when done, the clock stays at the last event (the makespan)
