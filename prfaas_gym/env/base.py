@@ -105,8 +105,10 @@ class PrfaasEnvBase(gym.Env):
         """Tally requests ended and dollars spent since the last call; return (outcome, dt_s)."""
         sim = self.sim
         o = Outcome()
-        sc = self.scenario
-        self._ended_idx = tally(sim.ended, self._ended_idx, sc.ttft_slo_s, sc.tpot_slo_s, o)
+        ended = sim.ended
+        if len(ended) != self._ended_idx:  # most steps end no request: skip the call
+            sc = self.scenario
+            self._ended_idx = tally(ended, self._ended_idx, sc.ttft_slo_s, sc.tpot_slo_s, o)
         now = sim.env.now
         dt = now - self._last_t
         self._last_t = now

@@ -215,39 +215,52 @@ class SnapshotReader:
         detail_o: list = [None] * n_c
         detail_q: list = [None] * n_c
         for ci, c, instances, detail, maxq, inv_n in self.plan:
+            bw, bo = inf, 0.0
+            n_pf = nd = nb = qsum = 0
+            mu = mc = 0.0
             if detail:
                 w_c: list[float] = []
                 o_c: list[float] = []
                 q_c: list[int] = []
                 detail_w[ci], detail_o[ci], detail_q[ci] = w_c, o_c, q_c
-            bw, bo = inf, 0.0
-            n_pf = nd = nb = qsum = 0
-            mu = mc = 0.0
-            for inst in instances:
-                q = len(inst.queue)
-                qr = q + len(inst.batch)
-                qsum += qr
-                if inst.state == up:
-                    if inst.role == prefill:
-                        n_pf += 1
-                        w = inst.busy_until_s - now
-                        w = (w if w > 0.0 else 0.0) + inst.queued_work_s
-                        op = 1.0 if q < maxq else 0.0
-                        if w < bw:
-                            bw, bo = w, op
-                        if detail:
+                for inst in instances:
+                    q = len(inst.queue)
+                    qr = q + len(inst.batch)
+                    qsum += qr
+                    q_c.append(qr)
+                    if inst.state == up:
+                        if inst.role == prefill:
+                            n_pf += 1
+                            w = inst.busy_until_s - now
+                            w = (w if w > 0.0 else 0.0) + inst.queued_work_s
+                            op = 1.0 if q < maxq else 0.0
+                            if w < bw:
+                                bw, bo = w, op
                             w_c.append(w)
                             o_c.append(op)
-                            q_c.append(qr)
-                        continue
-                    nd += 1
-                    mu += inst.mem_used_bytes
-                    mc += inst.mem_capacity_bytes
-                    nb += len(inst.members)
-                if detail:
+                            continue
+                        nd += 1
+                        mu += inst.mem_used_bytes
+                        mc += inst.mem_capacity_bytes
+                        nb += len(inst.members)
                     w_c.append(inf)
                     o_c.append(0.0)
-                    q_c.append(qr)
+            else:
+                for inst in instances:
+                    q = len(inst.queue)
+                    qsum += q + len(inst.batch)
+                    if inst.state == up:
+                        if inst.role == prefill:
+                            n_pf += 1
+                            w = inst.busy_until_s - now
+                            w = (w if w > 0.0 else 0.0) + inst.queued_work_s
+                            if w < bw:
+                                bw, bo = w, (1.0 if q < maxq else 0.0)
+                            continue
+                        nd += 1
+                        mu += inst.mem_used_bytes
+                        mc += inst.mem_capacity_bytes
+                        nb += len(inst.members)
             best_w[ci] = bw
             best_open[ci] = bo
             cq[ci] = qsum
