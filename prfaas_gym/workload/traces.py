@@ -60,34 +60,24 @@ def read_mooncake(path: Path) -> Columns:
     ins: list[int] = []
     outs: list[int] = []
     hashes: list[tuple[int, ...]] = []
-    with open(path, encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            where = f"{path}:{lineno}"
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise WorkloadError(f"{where}: malformed JSON ({exc.msg} at column {exc.colno})") from None
-            if not isinstance(row, dict):
-                raise WorkloadError(f"{where}: expected a JSON object, got {type(row).__name__}")
-            t = _field_number(row, "timestamp", where)
-            n_in = _field_length(row, "input_length", where)
-            n_out = _field_length(row, "output_length", where)
-            ids = row.get("hash_ids")
-            if ids is None:
-                raise WorkloadError(f"{where}: missing field 'hash_ids'")
-            if not isinstance(ids, list) or not all(type(h) is int and h >= 0 for h in ids):
-                raise WorkloadError(f"{where}: 'hash_ids' must be a list of non-negative integers")
-            want = -(-n_in // BLOCK_TOKENS)
-            if len(ids) != want:
-                raise WorkloadError(
-                    f"{where}: {len(ids)} hash_ids for input_length {n_in}; expected "
-                    f"ceil({n_in}/{BLOCK_TOKENS}) = {want}")
-            times.append(t * 1e-3)
-            ins.append(n_in)
-            outs.append(n_out)
-            hashes.append(tuple(ids))
+    for where, row in _jsonl_rows(path):
+        t = _field_number(row, "timestamp", where)
+        n_in = _field_length(row, "input_length", where)
+        n_out = _field_length(row, "output_length", where)
+        ids = row.get("hash_ids")
+        if ids is None:
+            raise WorkloadError(f"{where}: missing field 'hash_ids'")
+        if not isinstance(ids, list) or not all(type(h) is int and h >= 0 for h in ids):
+            raise WorkloadError(f"{where}: 'hash_ids' must be a list of non-negative integers")
+        want = -(-n_in // BLOCK_TOKENS)
+        if len(ids) != want:
+            raise WorkloadError(
+                f"{where}: {len(ids)} hash_ids for input_length {n_in}; expected "
+                f"ceil({n_in}/{BLOCK_TOKENS}) = {want}")
+        times.append(t * 1e-3)
+        ins.append(n_in)
+        outs.append(n_out)
+        hashes.append(tuple(ids))
     if not times:
         raise WorkloadError(f"{path}: empty trace")
     arrival = np.asarray(times, dtype=np.float64)
@@ -223,22 +213,26 @@ def read_generic_csv(path: Path, *, arrival: str | None, input: str | None, outp
     return Columns(times - times.min(), ins, outs)
 
 
+def _jsonl_rows(path: Path):
+    """Yield ``("file:line", object)`` for each non-blank line; malformed lines raise."""
+    with open(path, encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, start=1):
+            if not line.strip():
+                continue
+            where = f"{path}:{lineno}"
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise WorkloadError(f"{where}: malformed JSON ({exc.msg} at column {exc.colno})") from None
+            if not isinstance(row, dict):
+                raise WorkloadError(f"{where}: expected a JSON object, got {type(row).__name__}")
+            yield where, row
+
+
 def read_column(path: Path, column: str) -> np.ndarray:
     """All values of one numeric column (CSV) or field (JSONL) of a trace, as int64 lengths."""
     if path.suffix == ".jsonl":
-        values = []
-        with open(path, encoding="utf-8") as fh:
-            for lineno, line in enumerate(fh, start=1):
-                if not line.strip():
-                    continue
-                where = f"{path}:{lineno}"
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise WorkloadError(f"{where}: malformed JSON ({exc.msg} at column {exc.colno})") from None
-                if not isinstance(row, dict):
-                    raise WorkloadError(f"{where}: expected a JSON object")
-                values.append(_field_length(row, column, where))
+        values = [_field_length(row, column, where) for where, row in _jsonl_rows(path)]
         if not values:
             raise WorkloadError(f"{path}: empty trace")
         return np.asarray(values, dtype=np.int64)
