@@ -1,0 +1,102 @@
+"""``prfaas-gym bound``: per-seed goodput upper bounds (fluid LP), optionally against policies."""
+
+from __future__ import annotations
+
+import argparse
+
+from prfaas_gym.commands.common import add_data_dir_argument, dump_json, fmt, progress_bar, resolve_data_dir
+from prfaas_gym.evaluation.bound import ROLE_MODES
+from prfaas_gym.scenario import DEFAULT_SCENARIO
+
+
+def add_bound_parser(sub) -> argparse.ArgumentParser:
+    """Register ``bound``."""
+    p = sub.add_parser(
+        "bound", help="upper bound on any policy's goodput, per seed (fluid LP)",
+        description="Solve a fluid LP relaxation of each seed's workload: no policy can make more "
+                    "requests meet both SLOs than its optimum (see docs/policies.md, 'How far can a "
+                    "policy go'). With --policies, also run those policies on the same seeds and "
+                    "report bound / policy goodput (the headroom left).")
+    p.add_argument("scenario", nargs="?", default=DEFAULT_SCENARIO,
+                   help=f"scenario name or YAML path (default: {DEFAULT_SCENARIO})")
+    p.add_argument("--seeds", type=int, default=3, help="number of seeds (default 3)")
+    p.add_argument("--seed-offset", type=int, default=0, help="first seed (default 0)")
+    p.add_argument("--requests", type=int, default=None, help="requests per run")
+    p.add_argument("--rate", type=float, default=None, help="arrival rate, requests/s")
+    p.add_argument("--duration-s", type=float, default=None, help="arrivals stop after this simulated time")
+    p.add_argument("--slot-s", type=float, default=1.0, help="LP time slot in seconds (default 1)")
+    p.add_argument("--roles", choices=ROLE_MODES, default="initial",
+                   help="initial: PD clusters keep their starting prefill/decode split (routers with "
+                        "the static provisioner); any: every PD instance may serve either role")
+    p.add_argument("--policies", default=None, help="comma-separated policy specs to measure against the bound")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    add_data_dir_argument(p)
+    p.set_defaults(func=run_bound)
+    return p
+
+
+def run_bound(args: argparse.Namespace) -> int:
+    """Handler of ``bound``."""
+    from prfaas_gym.evaluation.bound import goodput_upper_bound
+    from prfaas_gym.evaluation.compare import run_policy
+    from prfaas_gym.evaluation.stats import mean_ci
+    from prfaas_gym.scenario import load_scenario
+
+    if args.seeds < 1:
+        raise ValueError("--seeds: must be >= 1")
+    if args.requests is not None and args.requests < 1:
+        raise ValueError("--requests: must be >= 1")
+    if args.rate is not None and not args.rate > 0:
+        raise ValueError("--rate: must be > 0")
+    if not args.slot_s > 0:
+        raise ValueError("--slot-s: must be > 0")
+    policies = [s.strip() for s in (args.policies or "").split(",") if s.strip()]
+    scenario = load_scenario(args.scenario)
+    data_dir = resolve_data_dir(args.data_dir)
+    seeds = list(range(args.seed_offset, args.seed_offset + args.seeds))
+    workload = dict(n_requests=args.requests, rate_rps=args.rate, duration_s=args.duration_s, data_dir=data_dir)
+    update, close = progress_bar(len(seeds) * (1 + len(policies)), f"bound {scenario.name}")
+    rows, done = [], 0
+    try:
+        for seed in seeds:
+            b = goodput_upper_bound(scenario, seed, slot_s=args.slot_s, roles=args.roles, **workload)
+            row = b.as_dict()
+            done += 1
+            if update:
+                update(done, 0)
+            for pol in policies:
+                summary, _ = run_policy(scenario, pol, seed, **workload)
+                row[f"{pol}:goodput_rps"] = summary["goodput_rps"]
+                row[f"{pol}:headroom"] = b.goodput_rps_max / summary["goodput_rps"] if summary["goodput_rps"] > 0 else None
+                done += 1
+                if update:
+                    update(done, 0)
+            rows.append(row)
+    finally:
+        close()
+    doc = {
+        "scenario": scenario.name, "seeds": seeds, "slot_s": args.slot_s, "roles": args.roles,
+        "rows": rows,
+        "goodput_rps_max": mean_ci([r["goodput_rps_max"] for r in rows]),
+        "headroom": {p: mean_ci([r[f"{p}:headroom"] for r in rows]) for p in policies},
+    }
+    print(dump_json(doc) if args.json else format_bound(doc, policies))
+    return 0
+
+
+def format_bound(doc: dict, policies: list[str]) -> str:
+    """One line per seed, then the mean headroom per policy."""
+    title = f"{doc['scenario']}  goodput upper bound (fluid LP, {doc['slot_s']:g} s slots, roles={doc['roles']})"
+    head = f"{'seed':>6} {'requests':>8} {'good<=':>8} {'hopeless':>8} {'goodput<=':>10}"
+    head += "".join(f" {p[:24]:>24}" for p in policies)
+    lines = [title, "-" * len(title), head]
+    for r in doc["rows"]:
+        line = (f"{r['seed']:>6} {r['requests']:>8} {r['good_max']:>8.1f} {r['hopeless']:>8} "
+                f"{fmt(r['goodput_rps_max']):>10}")
+        line += "".join(f" {fmt(r[f'{p}:goodput_rps']) + ' (x' + fmt(r[f'{p}:headroom']) + ')':>24}"
+                        for p in policies)
+        lines.append(line)
+    for p in policies:
+        h = doc["headroom"][p]
+        lines.append(f"bound / {p}: {fmt(h['mean'])} [{fmt(h['ci95'][0])}, {fmt(h['ci95'][1])}] (mean over seeds, 95% CI)")
+    return "\n".join(lines)
