@@ -30,17 +30,19 @@ simulator charges:
 run with the static provisioner, e.g. ``prfaas/Routing-v0``); ``roles="any"`` lets every PD
 instance time-share both roles (a bound for provisioners too).
 
-Goodput is good completions / simulated span, and no run ends before its last arrival, so
-``goodput_rps_max = good_max / last arrival``. The bound is loose (fluid, clairvoyant); a
-policy near it is near-optimal, a policy far below it is not necessarily improvable.
+Goodput is good completions / simulated span S, no run ends before its last arrival, and a
+request good in a run of span S finished by S: ``goodput_rps_max`` is the largest
+LP(S) / S over S >= last arrival (:func:`fluid_goodput_bound`). The bound is loose (fluid,
+clairvoyant); a policy near it is near-optimal, one far below it is not necessarily improvable.
 """
 
 from __future__ import annotations
 
+import heapq
 import math
 import time
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 import numpy as np
 
@@ -63,9 +65,11 @@ class GoodputBound:
         good_max: at most this many requests can meet both SLOs (LP optimum).
         hopeless: requests that miss the TTFT SLO even alone on an idle cluster.
         last_arrival_s: the earliest a run can end.
-        goodput_rps_max: ``good_max / last_arrival_s``.
+        goodput_rps_max: no policy's goodput (good / span) exceeds this.
         slot_s, roles: the relaxation's settings.
-        variables: LP size; solve_s: wall time of the solve.
+        cache_timing: prompts entered the caches only after their fastest prefill (see
+            :func:`max_cached_tokens`); off with faults or ``roles="any"``.
+        variables: LP size (no end time); solve_s: wall time of all the solves.
     """
 
     seed: int
@@ -76,6 +80,7 @@ class GoodputBound:
     goodput_rps_max: float
     slot_s: float
     roles: str
+    cache_timing: bool
     variables: int
     solve_s: float
 
@@ -84,18 +89,37 @@ class GoodputBound:
         return asdict(self)
 
 
-def max_cached_tokens(requests: Sequence[Request], needs_state: bool) -> list[int]:
+def max_cached_tokens(
+    requests: Sequence[Request],
+    needs_state: bool,
+    ready_after_s: Callable[[int, int], float] | None = None,
+) -> list[int]:
     """Per request, the most prompt tokens any prefix cache could hold when it arrives.
 
     Every earlier prompt counts as inserted (its blocks, and for hybrid models
     (``needs_state``) a state snapshot after its last full block) and nothing is evicted.
     Blocks match as a leading run of ``hash_ids``; with ``needs_state`` the match must end
     at a snapshot. Capped at ``input_tokens - 1`` like the simulator's lookup.
+
+    ``ready_after_s(i, cached)``: when given, request ``i``'s prompt enters the caches only
+    that long after its arrival (a lower bound on its prefill time with ``cached`` tokens
+    hit), since the simulator inserts a prompt when its prefill ends and looks a request up
+    when it is routed, on arrival.
     """
     seen: set[int] = set()
     snapshots: set[int] = set()
+    pending: list[tuple[float, int, list[int], int]] = []  # (ready time, rid, keys, full blocks)
     out: list[int] = []
-    for req in requests:  # arrival order
+
+    def insert(keys: list[int], full: int) -> None:
+        seen.update(keys)
+        if full > 0 and keys:
+            snapshots.add(keys[min(full, len(keys)) - 1])
+
+    for i, req in enumerate(requests):  # arrival order
+        while pending and pending[0][0] <= req.arrival_s:
+            _, _, keys, full = heapq.heappop(pending)
+            insert(keys, full)
         keys = _chain_keys(req.hash_ids or ())
         best = 0
         for n, key in enumerate(keys, start=1):
@@ -103,11 +127,13 @@ def max_cached_tokens(requests: Sequence[Request], needs_state: bool) -> list[in
                 break
             if not needs_state or key in snapshots:
                 best = n
-        out.append(min(best * BLOCK_TOKENS, req.input_tokens - 1) if best else 0)
-        seen.update(keys)
+        cached = min(best * BLOCK_TOKENS, req.input_tokens - 1) if best else 0
+        out.append(cached)
         full = req.input_tokens // BLOCK_TOKENS
-        if full > 0 and keys:
-            snapshots.add(keys[min(full, len(keys)) - 1])
+        if ready_after_s is None:
+            insert(keys, full)
+        else:
+            heapq.heappush(pending, (req.arrival_s + ready_after_s(i, cached), i, keys, full))
     return out
 
 
@@ -120,116 +146,153 @@ def _chain_keys(hash_ids: Sequence[int]) -> list[int]:
     return keys
 
 
-def fluid_goodput_bound(sim: "Simulator", *, slot_s: float = 1.0, roles: str = "initial") -> GoodputBound:
-    """Solve the LP (module docstring) for a built, not yet run, simulator's workload."""
-    from scipy import sparse
-    from scipy.optimize import linprog
+def fluid_goodput_bound(sim: "Simulator", *, slot_s: float = 1.0, roles: str = "initial",
+                        span_step_s: float = 10.0) -> GoodputBound:
+    """Solve the LP (module docstring) for a built, not yet run, simulator's workload.
 
+    ``good_max`` is the LP with no end time. The goodput bound also accounts for the run's
+    span S (>= the last arrival): requests good in a run of span S finish by S, so goodput
+    <= LP(S) / S. S is scanned from the last arrival in steps of ``span_step_s``, bounding
+    each step's interval by LP(its end) / its start, until LP(no end) / S drops below the
+    best found.
+    """
     if not slot_s > 0:
         raise ValueError(f"slot_s: must be > 0, got {slot_s}")
+    if not span_step_s > 0:
+        raise ValueError(f"span_step_s: must be > 0, got {span_step_s}")
     if roles not in ROLE_MODES:
         raise ValueError(f"roles: expected one of {', '.join(ROLE_MODES)}, got {roles!r}")
-    reqs = sim.requests
-    n = len(reqs)
-    if n == 0:
+    if not sim.requests:
         raise ValueError("the workload has no requests")
-    ttft, tpot = sim.scenario.ttft_slo_s, sim.scenario.tpot_slo_s
-    prefill_clusters, decode_clusters = _capacities(sim, roles)
-    cached_by_state: dict[bool, list[int]] = {}
-
-    def cached_for(cluster) -> list[int]:
-        if cluster.cache is None:
-            return [0] * n
-        key = bool(cluster.cache.needs_state)
-        if key not in cached_by_state:
-            cached_by_state[key] = max_cached_tokens(reqs, key)
-        return cached_by_state[key]
-
-    prefill_s = [[_prefill_work_s(c, r.input_tokens, k) for r, k in zip(reqs, cached_for(c))]
-                 for c, _ in prefill_clusters]
-    step_s = [c.stm.decode_s(1, 0) for c, _ in decode_clusters]
-
-    cols: list[int] = []        # sparse entries of the equality rows (2 per request)
-    rows: list[int] = []
-    vals: list[float] = []
-    cap_rows: list[int] = []    # sparse entries of the capacity rows
-    cap_cols: list[int] = []
-    cap_vals: list[float] = []
-    cap_index: dict[tuple, int] = {}
-    upper: list[float] = [1.0] * n  # y_i <= 1; the rest below
-    nv = n
-    hopeless = 0
-
-    def cap_row(key: tuple) -> int:
-        row = cap_index.get(key)
-        if row is None:
-            row = cap_index[key] = len(cap_index)
-        return row
-
-    for i, req in enumerate(reqs):
-        a = req.arrival_s
-        times = [p[i] for p in prefill_s]
-        fastest = min(times) if times else math.inf
-        if not fastest <= ttft:
-            hopeless += 1
-            upper[i] = 0.0
-            continue
-        first, last = int(a // slot_s), int((a + ttft) // slot_s)
-        # sum of prefill fractions = y_i
-        rows.append(2 * i); cols.append(i); vals.append(-1.0)
-        for k, (cluster, _) in enumerate(prefill_clusters):
-            p = times[k]
-            if not p <= ttft:
-                continue
-            for t in range(first, last + 1):
-                rows.append(2 * i); cols.append(nv); vals.append(1.0)
-                cap_rows.append(cap_row(("p", cluster.index, t))); cap_cols.append(nv); cap_vals.append(p)
-                upper.append(min(1.0, slot_s / p))
-                nv += 1
-        steps = req.output_tokens - 1
-        if steps <= 0 or not decode_clusters:
-            continue
-        first = int((a + fastest) // slot_s)
-        last = int((a + ttft + steps * tpot) // slot_s)
-        # sum of decode occupancy fractions = y_i (occupancy = steps x step, one slot at a time)
-        rows.append(2 * i + 1); cols.append(i); vals.append(-1.0)
-        for k, (cluster, _) in enumerate(decode_clusters):
-            occupancy = steps * step_s[k]
-            for t in range(first, last + 1):
-                rows.append(2 * i + 1); cols.append(nv); vals.append(1.0)
-                cap_rows.append(cap_row(("d", cluster.index, t))); cap_cols.append(nv); cap_vals.append(occupancy)
-                upper.append(min(1.0, slot_s / occupancy))
-                nv += 1
-        if nv > MAX_LP_VARIABLES:
-            raise ValueError(f"bound: the LP would exceed {MAX_LP_VARIABLES:,} variables; "
-                             "use fewer requests or a larger --slot-s")
-
-    b_cap = np.empty(len(cap_index))
-    pre_cap = {c.index: m for c, m in prefill_clusters}
-    dec_cap = {c.index: m for c, m in decode_clusters}
-    for (kind, cluster, _t), row in cap_index.items():
-        b_cap[row] = (pre_cap[cluster] if kind == "p" else dec_cap[cluster]) * slot_s
-    if roles == "any":
-        cap_rows, cap_cols, cap_vals, b_cap = _share_pd_instances(
-            sim, cap_index, cap_rows, cap_cols, cap_vals, b_cap, slot_s)
-    objective = np.zeros(nv)
-    objective[:n] = -1.0
-    a_eq = sparse.csr_matrix((vals, (rows, cols)), shape=(2 * n, nv))
-    a_ub = sparse.csr_matrix((cap_vals, (cap_rows, cap_cols)), shape=(len(b_cap), nv))
-    bounds = np.column_stack([np.zeros(nv), np.asarray(upper)])
     t0 = time.perf_counter()
-    res = linprog(objective, A_ub=a_ub if a_ub.shape[0] else None, b_ub=b_cap if a_ub.shape[0] else None,
-                  A_eq=a_eq, b_eq=np.zeros(2 * n), bounds=bounds, method="highs")
-    solve_s = time.perf_counter() - t0
-    if res.status != 0:
-        raise RuntimeError(f"bound: the LP solver failed ({res.message})")
-    good = float(-res.fun)
-    last_arrival = max(r.arrival_s for r in reqs)
+    lp = _FluidLP(sim, slot_s, roles)
+    good_max, hopeless, variables = lp.solve(math.inf)
+    last_arrival = max(r.arrival_s for r in sim.requests)
+    span, best = last_arrival, 0.0
+    if last_arrival > 0:
+        while good_max / span > best:
+            best = max(best, lp.solve(span + span_step_s)[0] / span)
+            span += span_step_s
+    else:
+        best = math.inf
     return GoodputBound(
-        seed=sim.seed, requests=n, good_max=good, hopeless=hopeless, last_arrival_s=last_arrival,
-        goodput_rps_max=good / last_arrival if last_arrival > 0 else math.inf,
-        slot_s=float(slot_s), roles=roles, variables=nv, solve_s=solve_s,
+        seed=sim.seed, requests=len(sim.requests), good_max=good_max, hopeless=hopeless,
+        last_arrival_s=last_arrival, goodput_rps_max=best, slot_s=float(slot_s), roles=roles,
+        cache_timing=lp.cache_timing, variables=variables, solve_s=time.perf_counter() - t0,
     )
+
+
+class _FluidLP:
+    """Per-request inputs of the LP, computed once; :meth:`solve` for one end time."""
+
+    def __init__(self, sim: "Simulator", slot_s: float, roles: str) -> None:
+        self.sim, self.slot_s, self.roles = sim, slot_s, roles
+        reqs = sim.requests
+        self.prefill_clusters, self.decode_clusters = _capacities(sim, roles)
+        # a prompt reaches a cache no sooner than its fastest prefill ends; counting that needs
+        # lookups to happen on arrival, which re-routing (faults, role switches) would break
+        timed = roles == "initial" and not sim.scenario.faults
+        caching = [c.cache is not None for c, _ in self.prefill_clusters]
+        needs_state = any(c.cache is not None and c.cache.needs_state for c in sim.clusters)
+
+        def fastest_prefill_s(i: int, cached: int) -> float:
+            L = reqs[i].input_tokens
+            return min(c.stm.prefill_s([(L - (cached if has else 0), cached if has else 0)])
+                       for (c, _), has in zip(self.prefill_clusters, caching))
+
+        self.cache_timing = timed and any(caching) and bool(self.prefill_clusters)
+        if any(caching):
+            cached = max_cached_tokens(reqs, needs_state, fastest_prefill_s if self.cache_timing else None)
+        else:
+            cached = [0] * len(reqs)
+        self.prefill_s = [[_prefill_work_s(c, r.input_tokens, k if has else 0) for r, k in zip(reqs, cached)]
+                          for (c, _), has in zip(self.prefill_clusters, caching)]
+        self.step_s = [c.stm.decode_s(1, 0) for c, _ in self.decode_clusters]
+
+    def solve(self, horizon_s: float) -> tuple[float, int, int]:
+        """``(good requests at most, hopeless requests, LP variables)`` when every good
+        request must also finish by ``horizon_s``."""
+        from scipy import sparse
+        from scipy.optimize import linprog
+
+        sim, slot_s = self.sim, self.slot_s
+        reqs = sim.requests
+        n = len(reqs)
+        ttft, tpot = sim.scenario.ttft_slo_s, sim.scenario.tpot_slo_s
+        min_step_s = min(self.step_s, default=0.0)
+        rows: list[int] = []        # sparse entries of the equality rows (2 per request)
+        cols: list[int] = []
+        vals: list[float] = []
+        cap_rows: list[int] = []    # sparse entries of the capacity rows
+        cap_cols: list[int] = []
+        cap_vals: list[float] = []
+        cap_index: dict[tuple, int] = {}
+        upper: list[float] = [1.0] * n  # y_i <= 1; the rest below
+        nv = n
+        hopeless = 0
+
+        def cap_row(key: tuple) -> int:
+            row = cap_index.get(key)
+            if row is None:
+                row = cap_index[key] = len(cap_index)
+            return row
+
+        for i, req in enumerate(reqs):
+            a = req.arrival_s
+            times = [p[i] for p in self.prefill_s]
+            fastest = min(times, default=math.inf)
+            steps = req.output_tokens - 1
+            if not (fastest <= ttft and a + fastest + steps * min_step_s <= horizon_s):
+                hopeless += 1
+                upper[i] = 0.0
+                continue
+            first, last = int(a // slot_s), int(min(a + ttft, horizon_s) // slot_s)
+            # sum of prefill fractions = y_i
+            rows.append(2 * i); cols.append(i); vals.append(-1.0)
+            for k, (cluster, _) in enumerate(self.prefill_clusters):
+                p = times[k]
+                if not p <= ttft:
+                    continue
+                for t in range(first, last + 1):
+                    rows.append(2 * i); cols.append(nv); vals.append(1.0)
+                    cap_rows.append(cap_row(("p", cluster.index, t))); cap_cols.append(nv); cap_vals.append(p)
+                    upper.append(min(1.0, slot_s / p))
+                    nv += 1
+            if steps <= 0 or not self.decode_clusters:
+                continue
+            first = int((a + fastest) // slot_s)
+            last = int(min(a + ttft + steps * tpot, horizon_s) // slot_s)
+            # sum of decode occupancy fractions = y_i (occupancy = steps x step, one slot at a time)
+            rows.append(2 * i + 1); cols.append(i); vals.append(-1.0)
+            for k, (cluster, _) in enumerate(self.decode_clusters):
+                occupancy = steps * self.step_s[k]
+                for t in range(first, last + 1):
+                    rows.append(2 * i + 1); cols.append(nv); vals.append(1.0)
+                    cap_rows.append(cap_row(("d", cluster.index, t))); cap_cols.append(nv); cap_vals.append(occupancy)
+                    upper.append(min(1.0, slot_s / occupancy))
+                    nv += 1
+            if nv > MAX_LP_VARIABLES:
+                raise ValueError(f"bound: the LP would exceed {MAX_LP_VARIABLES:,} variables; "
+                                 "use fewer requests or a larger --slot-s")
+
+        b_cap = np.empty(len(cap_index))
+        pre_cap = {c.index: m for c, m in self.prefill_clusters}
+        dec_cap = {c.index: m for c, m in self.decode_clusters}
+        for (kind, cluster, _t), row in cap_index.items():
+            b_cap[row] = (pre_cap[cluster] if kind == "p" else dec_cap[cluster]) * slot_s
+        if self.roles == "any":
+            cap_rows, cap_cols, cap_vals, b_cap = _share_pd_instances(
+                sim, cap_index, cap_rows, cap_cols, cap_vals, b_cap, slot_s)
+        objective = np.zeros(nv)
+        objective[:n] = -1.0
+        a_eq = sparse.csr_matrix((vals, (rows, cols)), shape=(2 * n, nv))
+        a_ub = sparse.csr_matrix((cap_vals, (cap_rows, cap_cols)), shape=(len(b_cap), nv))
+        bounds = np.column_stack([np.zeros(nv), np.asarray(upper)])
+        res = linprog(objective, A_ub=a_ub if a_ub.shape[0] else None, b_ub=b_cap if a_ub.shape[0] else None,
+                      A_eq=a_eq, b_eq=np.zeros(2 * n), bounds=bounds, method="highs")
+        if res.status != 0:
+            raise RuntimeError(f"bound: the LP solver failed ({res.message})")
+        return float(-res.fun), hopeless, nv
 
 
 def _capacities(sim: "Simulator", roles: str) -> tuple[list, list]:
@@ -291,6 +354,7 @@ def goodput_upper_bound(
     data_dir=None,
     slot_s: float = 1.0,
     roles: str = "initial",
+    span_step_s: float = 10.0,
 ) -> GoodputBound:
     """:func:`fluid_goodput_bound` for a scenario's workload with ``seed`` (same workload as
     ``compare``/``simulate`` with that seed)."""
@@ -298,4 +362,4 @@ def goodput_upper_bound(
 
     sim = build_simulator(scenario, seed=seed, data_dir=data_dir, n_requests=n_requests,
                           rate_rps=rate_rps, duration_s=duration_s)
-    return fluid_goodput_bound(sim, slot_s=slot_s, roles=roles)
+    return fluid_goodput_bound(sim, slot_s=slot_s, roles=roles, span_step_s=span_step_s)

@@ -145,3 +145,14 @@ def test_cli_bad_input(capsys):
     assert main(["bound", "bursty_fluctuating", "--seeds", "0"]) == 2
     assert "--seeds" in capsys.readouterr().err
     assert main(["bound", "bursty_fluctuating", "--slot-s", "-1"]) == 2
+
+
+def test_span_only_tightens_the_goodput_bound():
+    # one request at t = 0 with 100 decode steps: it ends no sooner than 2 s + prefill, so a
+    # run where it is good spans at least that: goodput <= 1 / (0.02 + 0.01 + 2.0)
+    sim = tiny_sim([Request(0, 0.0, 100, 101), Request(1, 0.5, 100, 1)])
+    b = fluid_goodput_bound(sim, span_step_s=0.01)
+    assert b.good_max == pytest.approx(2.0)
+    assert b.goodput_rps_max <= b.good_max / b.last_arrival_s
+    # both good needs a span >= 2.03 s: 2 / 2.03; only the second good: 1 / 0.5 -> the max is 2
+    assert b.goodput_rps_max == pytest.approx(1 / 0.5, rel=0.05)
