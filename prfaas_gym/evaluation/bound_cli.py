@@ -30,6 +30,8 @@ def add_bound_parser(sub) -> argparse.ArgumentParser:
                         "the static provisioner); any: every PD instance may serve either role")
     p.add_argument("--policies", default=None, help="comma-separated policy specs to measure against the bound")
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--plot", default=None, metavar="PNG",
+                   help="also draw bound and policy goodput per seed to this image (needs matplotlib)")
     add_data_dir_argument(p)
     p.set_defaults(func=run_bound)
     return p
@@ -80,8 +82,31 @@ def run_bound(args: argparse.Namespace) -> int:
         "goodput_rps_max": mean_ci([r["goodput_rps_max"] for r in rows]),
         "headroom": {p: mean_ci([r[f"{p}:headroom"] for r in rows]) for p in policies},
     }
+    if args.plot:
+        _plot(doc, args.plot)
     print(dump_json(doc) if args.json else format_bound(doc, policies))
     return 0
+
+
+def _plot(doc: dict, path: str) -> None:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise ValueError("--plot: needs matplotlib (pip install 'prfaas-gym[notebooks]')") from None
+    from pathlib import Path
+
+    from prfaas_gym.evaluation.plots import bound_bars
+
+    fig, ax = plt.subplots(figsize=(7, 3.5))
+    bound_bars(doc, ax)
+    ax.set_title(f"{doc['scenario']}: goodput vs the fluid upper bound", fontsize=9)
+    fig.tight_layout()
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
 
 
 def format_bound(doc: dict, policies: list[str]) -> str:

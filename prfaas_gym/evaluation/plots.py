@@ -101,3 +101,21 @@ def prefill_split_over_time(sims_by_policy: Mapping[str, Any], ax: Any = None) -
     ax.set_ylabel("PD prefill instances")
     ax.legend(fontsize=7)
     return ax
+
+
+def bound_bars(doc: Mapping, ax: Any = None) -> Any:
+    """Per seed, the goodput upper bound and each measured policy's goodput, from a
+    ``prfaas-gym bound --json`` document (``policies`` measured with ``--policies``)."""
+    ax = _axes(ax)
+    rows = doc["rows"]
+    policies = [k.split(":goodput_rps")[0] for k in rows[0] if k.endswith(":goodput_rps")]
+    x = np.arange(len(rows))
+    width = 0.8 / (1 + len(policies))
+    ax.bar(x, [r["goodput_rps_max"] for r in rows], width, color="0.8", edgecolor="0.4", label="upper bound (fluid LP)")
+    for k, p in enumerate(policies, start=1):
+        ax.bar(x + k * width, [r[f"{p}:goodput_rps"] for r in rows], width, label=p)
+    ax.set_xticks(x + width * len(policies) / 2, [str(r["seed"]) for r in rows], fontsize=7)
+    ax.set_xlabel("seed")
+    ax.set_ylabel("goodput (req/s)")
+    ax.legend(fontsize=7)
+    return ax

@@ -156,3 +156,12 @@ def test_span_only_tightens_the_goodput_bound():
     assert b.goodput_rps_max <= b.good_max / b.last_arrival_s
     # both good needs a span >= 2.03 s: 2 / 2.03; only the second good: 1 / 0.5 -> the max is 2
     assert b.goodput_rps_max == pytest.approx(1 / 0.5, rel=0.05)
+
+
+def test_cli_plot(tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    out = tmp_path / "img" / "bound.png"
+    assert main(["bound", "bursty_fluctuating", "--seeds", "1", "--requests", "60",
+                 "--policies", "mooncake-conductor", "--plot", str(out)]) == 0
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "bound / mooncake-conductor" in capsys.readouterr().out
