@@ -29,6 +29,16 @@ def resolve_data_dir(arg: str | None) -> Path | None:
     return path
 
 
+def check_run_args(args: Any) -> None:
+    """Refuse non-positive ``--seeds``, ``--requests`` and ``--rate`` (those the command has)."""
+    if args.seeds < 1:
+        raise ValueError("--seeds: must be >= 1")
+    if getattr(args, "requests", None) is not None and args.requests < 1:
+        raise ValueError("--requests: must be >= 1")
+    if getattr(args, "rate", None) is not None and not args.rate > 0:
+        raise ValueError("--rate: must be > 0")
+
+
 def jsonable(value: Any) -> Any:
     """NaN/inf become null so the output is strict JSON; numpy scalars become Python numbers."""
     if isinstance(value, dict):

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-from prfaas_gym.commands.common import add_data_dir_argument, dump_json, fmt, progress_bar, resolve_data_dir
+from prfaas_gym.commands.common import (
+    add_data_dir_argument, check_run_args, dump_json, fmt, progress_bar, resolve_data_dir,
+)
 from prfaas_gym.evaluation.bound import ROLE_MODES
 from prfaas_gym.scenario import DEFAULT_SCENARIO
 
@@ -44,12 +46,7 @@ def run_bound(args: argparse.Namespace) -> int:
     from prfaas_gym.evaluation.stats import mean_ci
     from prfaas_gym.scenario import load_scenario
 
-    if args.seeds < 1:
-        raise ValueError("--seeds: must be >= 1")
-    if args.requests is not None and args.requests < 1:
-        raise ValueError("--requests: must be >= 1")
-    if args.rate is not None and not args.rate > 0:
-        raise ValueError("--rate: must be > 0")
+    check_run_args(args)
     if not args.slot_s > 0:
         raise ValueError("--slot-s: must be > 0")
     policies = [s.strip() for s in (args.policies or "").split(",") if s.strip()]

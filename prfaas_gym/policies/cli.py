@@ -7,7 +7,7 @@ import csv
 from pathlib import Path
 
 from prfaas_gym.commands.common import (
-    add_data_dir_argument, dump_json, fmt, progress_bar, resolve_data_dir,
+    add_data_dir_argument, check_run_args, dump_json, fmt, progress_bar, resolve_data_dir,
 )
 from prfaas_gym.scenario import DEFAULT_SCENARIO
 
@@ -70,15 +70,6 @@ def _rates(arg: str) -> list[float]:
     return rates
 
 
-def _check(args: argparse.Namespace) -> None:
-    if args.seeds < 1:
-        raise ValueError("--seeds: must be >= 1")
-    if args.requests is not None and args.requests < 1:
-        raise ValueError("--requests: must be >= 1")
-    if getattr(args, "rate", None) is not None and not args.rate > 0:
-        raise ValueError("--rate: must be > 0")
-
-
 def _write_csv(rows: list[dict], path: str) -> None:
     if not rows:
         return
@@ -117,7 +108,7 @@ def run_compare(args: argparse.Namespace) -> int:
     from prfaas_gym.evaluation import compare_policies
     from prfaas_gym.scenario import load_scenario
 
-    _check(args)
+    check_run_args(args)
     policies = _policies(args.policies)
     scenario = load_scenario(args.scenario)
     update, close = progress_bar(len(policies) * args.seeds, f"compare {scenario.name}")
@@ -139,7 +130,7 @@ def run_sweep(args: argparse.Namespace) -> int:
     from prfaas_gym.evaluation import load_sweep
     from prfaas_gym.scenario import load_scenario
 
-    _check(args)
+    check_run_args(args)
     policies = _policies(args.policies)
     rates = _rates(args.rates)
     scenario = load_scenario(args.scenario)
