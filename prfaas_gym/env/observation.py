@@ -130,41 +130,53 @@ def _common(snap: ClusterSnapshot, ttft_slo: float) -> list[float]:
 
 def _decode_links(snap: ClusterSnapshot, out: list[float]) -> None:
     """prefill_frac, decode_mem, decode_batch, decode_queue, then the link block."""
+    # plain loops, not comprehensions: these sequences hold one or two entries, and a
+    # comprehension's setup (a new function frame on Python < 3.12) costs more than its work
     out += snap.cluster_prefill_frac
-    out += [(0.0 if x < 0.0 else (x if x < 1.0 else 1.0))
-            for x in (*snap.cluster_decode_mem_frac, *snap.cluster_decode_batch_frac)]
-    out += [q / (q + DECODE_QUEUE_SCALE) for q in snap.cluster_decode_queue]
-    out += [(0.0 if x < 0.0 else (x if x < 1.0 else 1.0)) for x in (*snap.link_bw_frac, *snap.link_util)]
-    out += [f / (f + FLOW_SCALE) for f in snap.link_flows]
+    for x in snap.cluster_decode_mem_frac:
+        out.append(0.0 if x < 0.0 else (x if x < 1.0 else 1.0))
+    for x in snap.cluster_decode_batch_frac:
+        out.append(0.0 if x < 0.0 else (x if x < 1.0 else 1.0))
+    for q in snap.cluster_decode_queue:
+        out.append(q / (q + DECODE_QUEUE_SCALE))
+    for x in snap.link_bw_frac:
+        out.append(0.0 if x < 0.0 else (x if x < 1.0 else 1.0))
+    for x in snap.link_util:
+        out.append(0.0 if x < 0.0 else (x if x < 1.0 else 1.0))
+    for f in snap.link_flows:
+        out.append(f / (f + FLOW_SCALE))
 
 
 def encode_routing_obs(snap: ClusterSnapshot, req: RequestFeatures) -> np.ndarray:
     """Encode the routing observation (layout and bounds in the module docstring)."""
+    # runs once per env step: one output list filled in place with plain loops (see
+    # _decode_links), the per-slot wait and ttft features in one pass
     slo = snap.ttft_slo_s
     out = list(snap.slot_open)
-    out += [x / (x + QUEUE_SCALE) for x in snap.slot_queue]
-    wait: list[float] = []
+    for x in snap.slot_queue:
+        out.append(x / (x + QUEUE_SCALE))
     ttft: list[float] = []
     for x, sv in zip(snap.slot_wait_s, req.slot_service_s):
         if x == _INF:
-            wait.append(1.0)
+            out.append(1.0)
             ttft.append(1.0)
         else:
             if x < 0.0:
                 x = 0.0
-            wait.append(x / (x + slo))
+            out.append(x / (x + slo))
             t = x + sv
             ttft.append(t / (t + slo) if t > 0.0 else 0.0)
-    out += wait
     out += ttft
     inp = req.input_tokens
     cached = req.cached_tokens
     if inp > 0:
         inv = 1.0 / inp
-        out += [(c * inv if c < inp else 1.0) for c in cached]
+        for c in cached:
+            out.append(c * inv if c < inp else 1.0)
     else:
         out += [0.0] * len(cached)
-    out += [_tok(inp - c) for c in cached]
+    for c in cached:
+        out.append(_tok(inp - c))
     _decode_links(snap, out)
     out.append(_tok(inp))
     out.append(_tok(req.output_tokens))

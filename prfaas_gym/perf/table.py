@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import importlib.resources
+from bisect import bisect_right
 from collections.abc import Sequence
 from typing import Any
 
@@ -72,7 +73,16 @@ class TableModel:
         self.decode_step_s = float(decode_step_s)
         self.decode_s_per_context_token = float(decode_s_per_context_token)
         self.decode_s_per_seq = float(decode_s_per_seq)
+        self._plain_points()
         self._seq = functools.lru_cache(maxsize=1 << 16)(self._seq_time)
+
+    def _plain_points(self) -> None:
+        # Python-float copies for curve_s: a scalar np.interp call costs ~1 us of NumPy overhead
+        # and most prompt lengths are new to the memo table (about one miss per request)
+        self._xs = [float(v) for v in self._x]
+        self._ys = [float(v) for v in self._y]
+        self._lo = float(self._slope_lo)
+        self._hi = float(self._slope_hi)
 
     def __getstate__(self) -> dict:
         # the memo table is a per-object closure: drop it (a simulator pickles mid-run)
@@ -80,16 +90,24 @@ class TableModel:
 
     def __setstate__(self, state: dict) -> None:
         self.__dict__.update(state)
+        self._plain_points()
         self._seq = functools.lru_cache(maxsize=1 << 16)(self._seq_time)
 
     def curve_s(self, tokens: float) -> float:
         """``T(tokens)``: interpolation inside the table, end-segment extrapolation outside."""
-        x, y = self._x, self._y
-        if tokens <= x[0]:
-            return max(float(y[0] + self._slope_lo * (tokens - x[0])), self.fixed_s, 0.0)
-        if tokens >= x[-1]:
-            return float(y[-1] + self._slope_hi * (tokens - x[-1]))
-        return float(np.interp(tokens, x, y))
+        xs, ys = self._xs, self._ys
+        if tokens <= xs[0]:
+            return max(ys[0] + self._lo * (tokens - xs[0]), self.fixed_s, 0.0)
+        if tokens >= xs[-1]:
+            return ys[-1] + self._hi * (tokens - xs[-1])
+        # np.interp's arithmetic, in plain floats (bit-identical): the point at or left of
+        # ``tokens``, its exact value on a hit, else slope * offset + left value
+        j = bisect_right(xs, tokens) - 1
+        x0 = xs[j]
+        if x0 == tokens:
+            return ys[j]
+        y0 = ys[j]
+        return (ys[j + 1] - y0) / (xs[j + 1] - x0) * (tokens - x0) + y0
 
     def _seq_time(self, new: int, cached: int) -> float:
         if cached <= 0:

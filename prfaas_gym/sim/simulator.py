@@ -114,6 +114,12 @@ class Simulator:
         self.prfaas_reaching = {
             pd: [c for c in self.prfaas_clusters if self.connected(c, pd)] for pd in self.pd_clusters
         }
+        # per cluster pair: can KV move (connected), and over which link (link_between, None
+        # inside a datacenter); _dispatch and valid_decision look these up once per request
+        n_c = len(self.clusters)
+        self._conn = [[self.connected(a, b) for b in range(n_c)] for a in range(n_c)]
+        self._pair_link = [[self.link_between(a, b) if self._conn[a][b] else None for b in range(n_c)]
+                           for a in range(n_c)]
 
         # home PD cluster of each request (where its user traffic lands and decode runs)
         weights = np.array([self.clusters[c].spec.traffic_weight for c in self.pd_clusters], dtype=float)
@@ -341,13 +347,13 @@ class Simulator:
                 return False
         elif not c.has_prefill_capacity:
             return False
-        decode = self.home_cluster(req) if d.decode_cluster is None else d.decode_cluster
+        decode = self._home_list[req.rid] if d.decode_cluster is None else d.decode_cluster
         if not 0 <= decode < len(self.clusters) or self.clusters[decode].kind != PD:
             return False
-        if not self.connected(d.prefill_cluster, decode):
+        if not self._conn[d.prefill_cluster][decode]:  # indices checked above
             return False
         if d.pull_from is not None and not (
-            0 <= d.pull_from < len(self.clusters) and self.connected(d.pull_from, d.prefill_cluster)
+            0 <= d.pull_from < len(self.clusters) and self._conn[d.pull_from][d.prefill_cluster]
         ):
             return False
         return True
@@ -370,7 +376,7 @@ class Simulator:
         if len(inst.queue) >= pc.max_queue_requests:
             self._reject(req, "queue_full")
             return
-        dc_index = d.decode_cluster if d.decode_cluster is not None else self.home_cluster(req)
+        dc_index = d.decode_cluster if d.decode_cluster is not None else self._home_list[req.rid]
         dc = self.clusters[dc_index]
         mem = self.kv_bytes_per_token * (req.input_tokens + req.output_tokens) + self.state_bytes
         if mem > dc.decode_mem_capacity_bytes:
@@ -381,7 +387,8 @@ class Simulator:
         job.prefill_cluster = pc
         job.decode_cluster = dc
         job.mem_bytes = mem
-        cached = self.cached_tokens(pc.index, req)
+        # cached_tokens() is 0 without a cache: skip the call (most scenarios have none)
+        cached = self.cached_tokens(pc.index, req) if pc.cache is not None else 0
         pulled = 0
         if d.pull_from is not None and d.pull_from != pc.index:
             other = self.cached_tokens(d.pull_from, req)
@@ -400,12 +407,14 @@ class Simulator:
             pc.cache.touch(req.hash_ids, job.cached_blocks)
             pc.cache.lookups_tokens += req.input_tokens
             pc.cache.hits_tokens += cached
-        if pc.index != dc.index:
-            job.link = self.link_between(pc.index, dc.index)
-        job.transfer_bytes = (
-            self.kv_transfer_bytes(req, dc.index) if job.link is not None
-            else self.kv_bytes_per_token * req.input_tokens + self.state_bytes
-        )
+        # the pair is connected (valid_decision): its link, or None inside one datacenter
+        job.link = self._pair_link[pc.index][dc.index]
+        if job.link is not None:
+            # kv_transfer_bytes(), inlined: the KV the decode side lacks plus the linear state
+            lacks = req.input_tokens - (self.cached_tokens(dc.index, req) if dc.cache is not None else 0)
+            job.transfer_bytes = self.kv_bytes_per_token * lacks + self.state_bytes
+        else:
+            job.transfer_bytes = self.kv_bytes_per_token * req.input_tokens + self.state_bytes
         req.kv_bytes = job.transfer_bytes
         if pulled:
             self._start_pull(job, d.pull_from, inst)
