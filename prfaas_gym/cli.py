@@ -22,13 +22,14 @@ def _add_subcommands(sub) -> None:
     from prfaas_gym.commands.simulate import add_simulate_parser
     from prfaas_gym.env.cli import add_envs_parser
     from prfaas_gym.evaluation.bound_cli import add_bound_parser
+    from prfaas_gym.export.cli import add_export_parsers
     from prfaas_gym.perf.cli import add_perf_parser
     from prfaas_gym.planner.capacity_cli import add_capacity_parser
     from prfaas_gym.planner.cli import add_plan_parser
     from prfaas_gym.policies.cli import add_compare_parser, add_sweep_parser
 
     for add in (add_simulate_parser, add_plan_parser, add_capacity_parser, add_compare_parser,
-                add_sweep_parser, add_bound_parser, add_perf_parser, add_envs_parser):
+                add_sweep_parser, add_bound_parser, add_perf_parser, add_envs_parser, add_export_parsers):
         add(sub)
 
 

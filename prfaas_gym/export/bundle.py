@@ -1,0 +1,306 @@
+"""Router bundles: a trained routing policy as plain files a live router can load without
+torch, Stable-Baselines3 or a simulator.
+
+A bundle directory holds
+
+* ``router.json``: format tag, the slot layout (what each action means, by cluster name),
+  which slots can ship KV to each decode cluster, the observation's feature names, the
+  VecNormalize statistics, the network's activation, and where the policy came from;
+* ``weights.npz``: the actor MLP (``W0, b0, W1, b1, ...``; the last pair gives the logits).
+
+At run time :class:`RouterBundle` takes the same two records the envs build,
+:class:`~prfaas_gym.env.snapshot.ClusterSnapshot` and
+:class:`~prfaas_gym.env.snapshot.RequestFeatures`, encodes them with the envs' own encoder
+(:func:`~prfaas_gym.env.observation.encode_routing_obs`), masks the actions as
+``prfaas/Routing-v0`` does (:func:`~prfaas_gym.env.actions.action_mask`) and takes the
+masked arg-max of the logits: the deterministic action of the trained policy, in numpy.
+:class:`BundleRouter` runs a bundle inside the simulator, which is how the tests check that
+an export routes exactly like the policy it came from.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from prfaas_gym.env.actions import action_mask, pull_slot_refs, slot_decision
+from prfaas_gym.env.observation import encode_routing_obs, routing_feature_names
+from prfaas_gym.env.snapshot import (
+    SLOT_REJECT, ClusterSnapshot, RequestFeatures, Slot, SnapshotReader, build_slots,
+)
+from prfaas_gym.sim.router import RouteDecision
+
+if TYPE_CHECKING:
+    from prfaas_gym.sim.simulator import Simulator
+    from prfaas_gym.workload.request import Request
+
+BUNDLE_FORMAT = "prfaas-router-bundle/1"
+MANIFEST = "router.json"
+WEIGHTS = "weights.npz"
+ACTIVATIONS = {"tanh": np.tanh, "relu": lambda x: np.maximum(x, 0.0)}
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What a bundle decided for one request.
+
+    Attributes:
+        action: the action index (slot index; the last one rejects).
+        slot: the slot's label, e.g. ``"prfaas"``, ``"pd/2"``, ``"pd<-prfaas"``, ``"reject"``.
+        reject: the request is refused.
+        prefill_cluster: where to prefill (cluster name), ``None`` when rejected.
+        prefill_instance: the instance within it, ``None`` for "the cluster's least-wait instance".
+        pull_from: pull the cached prefix from this cluster first, else ``None``.
+    """
+
+    action: int
+    slot: str
+    reject: bool
+    prefill_cluster: str | None
+    prefill_instance: int | None
+    pull_from: str | None
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain dict (the router service's JSON answer)."""
+        return dict(self.__dict__)
+
+
+class RouterBundle:
+    """A loaded bundle: numpy inference over the envs' observation (module docstring)."""
+
+    def __init__(self, manifest: dict[str, Any], weights: list[tuple[np.ndarray, np.ndarray]],
+                 source: str = "bundle") -> None:
+        if manifest.get("format") != BUNDLE_FORMAT:
+            raise ValueError(f"{source}: format {manifest.get('format')!r} is not {BUNDLE_FORMAT}")
+        act = manifest.get("activation")
+        if act not in ACTIVATIONS:
+            raise ValueError(f"{source}: activation {act!r} not supported ({', '.join(ACTIVATIONS)})")
+        self.manifest = manifest
+        self.name: str = manifest["name"]
+        self.clusters: list[str] = list(manifest["clusters"])
+        self.links: list[str] = list(manifest["links"])
+        self.slots = tuple(Slot(s["kind"], s["cluster"], s.get("instance"), s.get("pull_from"), s["label"])
+                           for s in manifest["slots"])
+        self.slot_labels = [s.label for s in self.slots]
+        self.feature_names: list[str] = list(manifest["feature_names"])
+        self.slot_reach: list[list[bool]] = [list(map(bool, r)) for r in manifest["slot_reach"]]
+        self.allow_reject = bool(manifest["allow_reject"])
+        self._pulls = pull_slot_refs(self.slots)
+        self._act = ACTIVATIONS[act]
+        # float32 like the torch policy, so near-ties break the same way
+        self._layers = [(np.asarray(w, dtype=np.float32), np.asarray(b, dtype=np.float32)) for w, b in weights]
+        norm = manifest.get("normalization")
+        if norm:
+            self._mean = np.asarray(norm["mean"], dtype=np.float64)
+            self._std = np.sqrt(np.asarray(norm["var"], dtype=np.float64) + float(norm["epsilon"]))
+            self._clip = float(norm["clip_obs"])
+        else:
+            self._mean = None
+        n_obs = len(self.feature_names)
+        if self._layers[0][0].shape[1] != n_obs or self._layers[-1][0].shape[0] != len(self.slots):
+            raise ValueError(f"{source}: weights do not match {n_obs} features and {len(self.slots)} actions")
+
+    # ------------------------------------------------------------------ loading
+    @classmethod
+    def load(cls, path: str | Path) -> "RouterBundle":
+        """Load a bundle directory (``router.json`` + ``weights.npz``)."""
+        d = Path(path)
+        man_path, w_path = d / MANIFEST, d / WEIGHTS
+        if not man_path.is_file() or not w_path.is_file():
+            raise FileNotFoundError(f"{d}: not a router bundle (needs {MANIFEST} and {WEIGHTS})")
+        try:
+            manifest = json.loads(man_path.read_text())
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{man_path}: line {exc.lineno}: {exc.msg}") from None
+        with np.load(w_path) as z:
+            n = len(z.files) // 2
+            weights = [(z[f"W{i}"], z[f"b{i}"]) for i in range(n)]
+        return cls(manifest, weights, source=str(d))
+
+    # ------------------------------------------------------------------ inference
+    def logits(self, obs: np.ndarray) -> np.ndarray:
+        """Action logits for one raw (unnormalised) observation."""
+        x = np.asarray(obs, dtype=np.float64)
+        if self._mean is not None:
+            x = np.clip((x - self._mean) / self._std, -self._clip, self._clip)
+        x = x.astype(np.float32)
+        last = len(self._layers) - 1
+        for i, (w, b) in enumerate(self._layers):
+            x = w @ x + b
+            if i < last:
+                x = self._act(x)
+        return x
+
+    def act(self, obs: np.ndarray, mask: np.ndarray | None = None) -> int:
+        """The deterministic action: arg-max of the logits over the allowed actions."""
+        z = self.logits(obs)
+        if mask is not None:
+            z = np.where(np.asarray(mask, dtype=bool), z, -np.inf)
+        return int(np.argmax(z))
+
+    def mask(self, snap: ClusterSnapshot, req: RequestFeatures) -> np.ndarray:
+        """The actions ``prfaas/Routing-v0`` would allow for this state and request."""
+        reach = self.slot_reach[req.home_cluster] if 0 <= req.home_cluster < len(self.slot_reach) else None
+        return np.array(action_mask(self.slots, snap.slot_open, req.cached_tokens, self.allow_reject,
+                                    self._pulls, reach), dtype=bool)
+
+    def decide(self, snap: ClusterSnapshot, req: RequestFeatures) -> Decision:
+        """Route one request given the cluster snapshot (see :class:`Decision`)."""
+        self.check_shapes(snap, req)
+        a = self.act(encode_routing_obs(snap, req), self.mask(snap, req))
+        s = self.slots[a]
+        if s.kind == SLOT_REJECT:
+            return Decision(a, s.label, True, None, None, None)
+        return Decision(a, s.label, False, self.clusters[s.cluster], s.instance,
+                        self.clusters[s.pull_from] if s.pull_from is not None else None)
+
+    def check_shapes(self, snap: ClusterSnapshot, req: RequestFeatures) -> None:
+        """Refuse records whose lengths do not match the bundle's slots, clusters and links."""
+        n_slots, n_c, n_l = len(self.slots) - 1, len(self.clusters), len(self.links)
+        expect = {"snapshot.slot_open": (snap.slot_open, n_slots), "snapshot.slot_queue": (snap.slot_queue, n_slots),
+                  "snapshot.slot_wait_s": (snap.slot_wait_s, n_slots),
+                  "request.slot_service_s": (req.slot_service_s, n_slots),
+                  "request.cached_tokens": (req.cached_tokens, n_c)}
+        for f in ("cluster_prefill_frac", "cluster_decode_mem_frac", "cluster_decode_batch_frac", "cluster_decode_queue"):
+            expect[f"snapshot.{f}"] = (getattr(snap, f), n_c)
+        for f in ("link_bw_frac", "link_util", "link_flows"):
+            expect[f"snapshot.{f}"] = (getattr(snap, f), n_l)
+        for name, (seq, n) in expect.items():
+            if len(seq) != n:
+                raise ValueError(f"{name}: expected {n} values for this bundle, got {len(seq)}")
+
+
+class BundleRouter:
+    """A bundle as a simulator :class:`~prfaas_gym.sim.Router` (checks the export in simulation).
+
+    The simulator's slot layout must be the bundle's; observations come from the envs'
+    :class:`~prfaas_gym.env.snapshot.SnapshotReader`.
+    """
+
+    def __init__(self, bundle: RouterBundle, max_instance_slots: int = 16, pull_slots: bool = True) -> None:
+        self.bundle = bundle
+        self.name = f"bundle:{bundle.name}"
+        self.max_instance_slots = max_instance_slots
+        self.pull_slots = pull_slots
+        self._sim: Any = None
+        self._reader: SnapshotReader | None = None
+        self._decisions: list[RouteDecision] = []
+
+    def route(self, req: "Request", view: "Simulator") -> RouteDecision:
+        if self._sim is not view:
+            slots = build_slots(view, self.max_instance_slots, self.pull_slots)
+            if [s.label for s in slots] != self.bundle.slot_labels:
+                raise ValueError(f"{self.name}: the scenario's slots {[s.label for s in slots]} "
+                                 f"differ from the bundle's {self.bundle.slot_labels}")
+            self._reader = SnapshotReader(view, slots)
+            self._decisions = [slot_decision(s) for s in slots]
+            self._sim = view
+        reader = self._reader
+        d = self.bundle.decide(reader.read(), reader.request(req))
+        return self._decisions[d.action]
+
+
+def export_router_bundle(policy: str, out_dir: str | Path, scenario: Any = None) -> Path:
+    """Write the bundle of a trained routing policy (``trained:NAME`` or a policy directory).
+
+    ``scenario`` (name, path or Scenario) fixes the slot layout and cluster names; default:
+    the one it was trained on. The directory is written whole or not at all.
+    """
+    from prfaas_gym.api import build_simulator
+    from prfaas_gym.policies.trained import load_model, resolve_policy_dir
+    from prfaas_gym.scenario import load_scenario
+
+    src = resolve_policy_dir(policy)
+    meta = json.loads((src / "metadata.json").read_text())
+    if not str(meta.get("env_id", "")).startswith("prfaas/Routing"):
+        raise ValueError(f"{policy}: a {meta.get('env_id')} policy is not a router")
+    kw = meta.get("env_kwargs", {})
+    sc = scenario if scenario is not None else kw.get("scenario")
+    if sc is None:
+        raise ValueError(f"{policy}: metadata names no scenario; pass one")
+    sc = load_scenario(sc) if not hasattr(sc, "clusters") else sc
+    sim = build_simulator(sc, n_requests=1)  # idle clusters at t = 0: the layout and an example body
+    slots = build_slots(sim, int(kw.get("max_instance_slots", 16)), bool(kw.get("pull_slots", True)))
+    if [s.label for s in slots] != meta["slot_labels"]:
+        raise ValueError(f"{policy}: scenario {sc.name!r} lays out slots {[s.label for s in slots]}, "
+                         f"the policy was trained on {meta['slot_labels']}")
+    clusters = [c.name for c in sim.clusters]
+    links = [l.name for l in sim.links]
+    features = routing_feature_names([s.label for s in slots if s.kind != SLOT_REJECT], clusters, links)
+    if meta.get("feature_names") and meta["feature_names"] != features:
+        raise ValueError(f"{policy}: the routing observation changed since it was trained; retrain it")
+    weights, activation = _actor_layers(load_model(src / "model.zip", meta.get("algo", "maskable_ppo")))
+    norm_path = src / "obs_norm.json"
+    manifest = {
+        "format": BUNDLE_FORMAT,
+        "name": src.name,
+        "scenario": sc.name,
+        "clusters": clusters,
+        "links": links,
+        "slots": [{"kind": s.kind, "cluster": s.cluster, "instance": s.instance, "pull_from": s.pull_from,
+                   "label": s.label} for s in slots],
+        "slot_reach": SnapshotReader(sim, slots).slot_reach,
+        "feature_names": features,
+        "allow_reject": bool(kw.get("allow_reject", True)),
+        "ttft_slo_s": sc.ttft_slo_s,
+        "tpot_slo_s": sc.tpot_slo_s,
+        "normalization": json.loads(norm_path.read_text()) if norm_path.is_file() else None,
+        "example_route_body": _example_body(sim, slots),
+        "activation": activation,
+        "source": {k: meta.get(k) for k in ("env_id", "env_kwargs", "algo", "documented_command", "git_commit")},
+    }
+    out = Path(out_dir)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}-"))
+    try:
+        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1))
+        np.savez(tmp / WEIGHTS, **{f"{k}{i}": a for i, (w, b) in enumerate(weights) for k, a in (("W", w), ("b", b))})
+        RouterBundle.load(tmp)  # refuse to publish a bundle that does not load
+        if out.exists():
+            shutil.rmtree(out)
+        os.replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out
+
+
+def _example_body(sim: "Simulator", slots: tuple[Slot, ...]) -> dict[str, Any]:
+    """A ``POST /route`` body for the scenario's first request on idle clusters."""
+    reader = SnapshotReader(sim, slots)
+    snap, req = reader.read(), reader.request(sim.requests[0])
+    body_snap = {f: (list(v) if isinstance(v, (list, tuple)) else v) for f, v in snap._asdict().items()}
+    body_snap["slot_wait_s"] = [None if w == float("inf") else w for w in snap.slot_wait_s]
+    body_req = {f: (list(v) if isinstance(v, (list, tuple)) else v) for f, v in req._asdict().items()}
+    body_req["home_cluster"] = sim.clusters[req.home_cluster].name if req.home_cluster >= 0 else -1
+    return {"snapshot": body_snap, "request": body_req}
+
+
+def _actor_layers(model: Any) -> tuple[list[tuple[np.ndarray, np.ndarray]], str]:
+    """``[(W, b), ...]`` of the actor (hidden layers, then the action head) and its activation."""
+    import torch
+
+    policy = model.policy
+    if type(policy.features_extractor).__name__ != "FlattenExtractor":
+        raise ValueError("export: only MLP policies over flat observations can be exported")
+    layers, activation = [], None
+    for m in policy.mlp_extractor.policy_net:
+        if isinstance(m, torch.nn.Linear):
+            layers.append((m.weight.detach().cpu().numpy(), m.bias.detach().cpu().numpy()))
+        elif isinstance(m, (torch.nn.Tanh, torch.nn.ReLU)):
+            name = "tanh" if isinstance(m, torch.nn.Tanh) else "relu"
+            if activation not in (None, name):
+                raise ValueError("export: mixed activations are not supported")
+            activation = name
+        else:
+            raise ValueError(f"export: layer {type(m).__name__} is not supported")
+    head = policy.action_net
+    layers.append((head.weight.detach().cpu().numpy(), head.bias.detach().cpu().numpy()))
+    return layers, activation or "tanh"
