@@ -282,13 +282,18 @@ class SnapshotReader:
                 s_open.append(best_open[ci])
                 s_queue.append(cq[ci])
                 s_wait.append(best_w[ci])
-        links = self.links
+        # one loop, not three comprehensions: scenarios have one or two links, and each
+        # comprehension sets up a function frame (Python < 3.12)
+        l_bw: list[float] = []
+        l_util: list[float] = []
+        l_flows: list[int] = []
+        for l, k in zip(self.links, self.inv_nominal):
+            l_bw.append(l.effective_bytes_s * k)
+            l_util.append(l.utilisation)
+            l_flows.append(l.active_flows)
         return ClusterSnapshot(
             now, self.ttft_slo_s, self.tpot_slo_s, s_open, s_queue, s_wait,
-            pf, mem, batch, dq,
-            [l.effective_bytes_s * k for l, k in zip(links, self.inv_nominal)],
-            [l.utilisation for l in links],
-            [l.active_flows for l in links],
+            pf, mem, batch, dq, l_bw, l_util, l_flows,
         )
 
     def request(self, req: "Request") -> RequestFeatures:
@@ -299,7 +304,9 @@ class SnapshotReader:
             cached = tuple([sim.cached_tokens(ci, req) for ci in range(len(self.clusters))])
         else:
             cached = self.no_cache
-        svc_c = [stm.prefill_s([(inp - k, k)]) for stm, k in zip(self.stms, cached)]
+        svc_c: list[float] = []  # per cluster (a loop: a comprehension's setup costs more here)
+        for stm, k in zip(self.stms, cached):
+            svc_c.append(stm.prefill_s([(inp - k, k)]))
         svc = [svc_c[ci] for ci in self.slot_cluster]
         for k, dst, src in self.pull_slots:
             if cached[src] > cached[dst]:
