@@ -19,8 +19,11 @@ Every real schedule gives a feasible point, because each quantity is at most wha
 simulator charges:
 
 * prefill time uses the most prefix tokens *any* cache could hold (every earlier prompt
-  inserted, never evicted; hybrid models only at state-snapshot boundaries, as
-  :class:`~prfaas_gym.sim.cache.PrefixCache` stores them), on the fastest cluster for it;
+  inserted once its fastest prefill could have ended, never evicted; hybrid models only at
+  state-snapshot boundaries, as :class:`~prfaas_gym.sim.cache.PrefixCache` stores them), on
+  the fastest cluster for it. The "once its prefill could have ended" part relies on requests
+  being looked up when routed, on arrival; with faults or ``roles="any"`` (re-routing after
+  a failure or a role switch looks up later) every earlier prompt counts at once;
 * the decode step is the cluster's step at batch 1 and empty context (step times do not
   decrease with batch or context in any shipped back-end);
 * work may be preempted and split across instances and clusters; KV transfers, prefix
