@@ -139,3 +139,13 @@ def test_cli_export_bad_input_writes_nothing(tmp_path, capsys):
     assert main(["export", "trained:routing-bursty", "--out", str(out), "--scenario", "paper/prfaas_pd"]) == 2
     assert "slots" in capsys.readouterr().err
     assert not out.exists() and not list(tmp_path.iterdir())
+
+
+def test_serving_needs_no_torch():
+    import subprocess
+    import sys
+
+    code = ("import sys, prfaas_gym.export.service, prfaas_gym.export.bundle; "
+            "print('torch' in sys.modules or 'stable_baselines3' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
