@@ -77,7 +77,10 @@ def run_serve(args: argparse.Namespace) -> int:
     if not 0 <= args.port <= 65535:
         raise ValueError(f"--port: expected 0..65535, got {args.port}")
     bundle = RouterBundle.load(args.bundle)
-    server = make_server(bundle, args.host, args.port)
+    try:
+        server = make_server(bundle, args.host, args.port)
+    except OSError as exc:  # port in use, address not available, ...
+        raise ValueError(f"{args.host}:{args.port}: cannot listen ({exc.strerror or exc})") from None
     host, port = server.server_address[:2]
     print(f"routing with {bundle.name} on http://{host}:{port}/route (Ctrl-C stops)", flush=True)
     try:
