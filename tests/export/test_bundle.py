@@ -149,3 +149,15 @@ def test_serving_needs_no_torch():
             "print('torch' in sys.modules or 'stable_baselines3' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_cli_serve_refuses_a_busy_port(tmp_path, capsys):
+    import socket
+
+    out = export_router_bundle("trained:routing-paper", tmp_path / "b")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        assert main(["serve", str(out), "--port", str(port)]) == 2
+    assert "cannot listen" in capsys.readouterr().err
