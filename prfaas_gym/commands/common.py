@@ -9,6 +9,8 @@ import sys
 from pathlib import Path
 from typing import Any, Callable
 
+from prfaas_gym.scenario import DEFAULT_SCENARIO
+
 DATA_DIR_ENV = "PRFAAS_DATA_DIR"
 
 
@@ -27,6 +29,17 @@ def resolve_data_dir(arg: str | None) -> Path | None:
     if not path.is_dir():
         raise FileNotFoundError(f"data directory {value}: no such directory")
     return path
+
+
+def add_seeded_runs_arguments(p) -> None:
+    """The scenario and the runs over seeds: ``SCENARIO --seeds --seed-offset --requests
+    --duration-s`` (``compare``, ``sweep``, ``bound``; checked by :func:`check_run_args`)."""
+    p.add_argument("scenario", nargs="?", default=DEFAULT_SCENARIO,
+                   help=f"scenario name or YAML path (default: {DEFAULT_SCENARIO})")
+    p.add_argument("--seeds", type=int, default=3, help="number of paired seeds (default 3)")
+    p.add_argument("--seed-offset", type=int, default=0, help="first seed (default 0)")
+    p.add_argument("--requests", type=int, default=None, help="requests per run")
+    p.add_argument("--duration-s", type=float, default=None, help="arrivals stop after this simulated time")
 
 
 def check_run_args(args: Any) -> None:

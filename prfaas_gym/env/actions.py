@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Sequence
 
-from prfaas_gym.env.snapshot import SLOT_INSTANCE, SLOT_PULL, SLOT_REJECT, Slot
+from prfaas_gym.env.snapshot import (
+    SLOT_INSTANCE, SLOT_PULL, SLOT_REJECT, ClusterSnapshot, RequestFeatures, Slot,
+)
 from prfaas_gym.sim.router import REJECT, RouteDecision
 
 if TYPE_CHECKING:
@@ -50,6 +52,17 @@ def action_mask(slots: Sequence[Slot], slot_open: Sequence[float], cached_tokens
     if not any(mask):
         mask[-1] = True  # nothing can take the request: only reject (or fallback) remains
     return mask
+
+
+def request_mask(slots: Sequence[Slot], snap: ClusterSnapshot, feats: RequestFeatures,
+                 allow_reject: bool, slot_reach: Sequence[Sequence[bool]],
+                 pulls: Sequence[tuple[int, int, int]] | None = None) -> list[bool]:
+    """:func:`action_mask` for one request: its cached prefixes, and the slots that reach its
+    decode cluster (``slot_reach[home]``, see ``SnapshotReader.slot_reach``; all slots when
+    the home cluster is unknown, ``-1``)."""
+    home = feats.home_cluster
+    reach = slot_reach[home] if 0 <= home < len(slot_reach) else None
+    return action_mask(slots, snap.slot_open, feats.cached_tokens, allow_reject, pulls, reach)
 
 
 def decision_to_slot(decision: RouteDecision, slots: Sequence[Slot], sim: "Simulator | None" = None) -> int:

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 from gymnasium import spaces
 
-from prfaas_gym.env.actions import action_mask, decision_to_slot, pull_slot_refs, slot_decision
+from prfaas_gym.env.actions import decision_to_slot, pull_slot_refs, request_mask, slot_decision
 from prfaas_gym.env.base import PrfaasEnvBase
 from prfaas_gym.env.observation import encode_routing_obs, routing_feature_names, routing_obs_size
 from prfaas_gym.env.snapshot import (
@@ -221,7 +221,5 @@ class RoutingEnv(PrfaasEnvBase):
         req = self._req
         feats = reader.request(req) if req is not None else self._empty_features
         self._snap, self._feats = snap, feats
-        reach = reader.slot_reach[feats.home_cluster] if req is not None else None
-        self._mask = action_mask(self.slots, snap.slot_open, feats.cached_tokens, self.allow_reject,
-                                 self._pulls, reach)
+        self._mask = request_mask(self.slots, snap, feats, self.allow_reject, reader.slot_reach, self._pulls)
         return encode_routing_obs(snap, feats)

@@ -27,7 +27,7 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, NamedTuple, Sequence
 
-from prfaas_gym.sim.instance import DECODE, PREFILL, UP
+from prfaas_gym.sim.instance import PREFILL, UP
 
 if TYPE_CHECKING:
     from prfaas_gym.sim.simulator import Simulator
@@ -62,16 +62,6 @@ class Slot:
     label: str = ""
 
 
-def connected(sim: "Simulator", a: int, b: int) -> bool:
-    """Whether KV can move between clusters ``a`` and ``b`` (same datacenter, or a link)."""
-    if sim.clusters[a].datacenter == sim.clusters[b].datacenter:
-        return True
-    try:
-        return sim.link_between(a, b) is not None
-    except Exception:  # the simulator raises when no link joins the datacenters
-        return False
-
-
 def build_slots(sim: "Simulator", max_instance_slots: int = DEFAULT_MAX_INSTANCE_SLOTS,
                 pull_slots: bool = True) -> tuple[Slot, ...]:
     """The fixed slot layout of a scenario (see the module docstring); reject is last."""
@@ -90,7 +80,7 @@ def build_slots(sim: "Simulator", max_instance_slots: int = DEFAULT_MAX_INSTANCE
         cached = [c for c in sim.clusters if c.cache is not None]
         for dst in cached:
             for src in cached:
-                if src.index != dst.index and connected(sim, src.index, dst.index):
+                if src.index != dst.index and sim.connected(src.index, dst.index):
                     slots.append(Slot(SLOT_PULL, dst.index, None, src.index, label=f"{dst.name}<-{src.name}"))
     slots.append(Slot(SLOT_REJECT, -1, label="reject"))
     return tuple(slots)
@@ -180,9 +170,7 @@ class SnapshotReader:
         self.has_cache = any(c.cache is not None for c in self.clusters)
         self.no_cache = (0,) * len(self.clusters)
         # slot_reach[h][k]: slot k's prefill cluster can ship KV to decode cluster h
-        n = len(self.clusters)
-        conn = [[connected(sim, a, b) for b in range(n)] for a in range(n)]
-        self.slot_reach = [[conn[ci][h] for ci in self.slot_cluster] for h in range(n)]
+        self.slot_reach = [[sim.connected(ci, h) for ci in self.slot_cluster] for h in range(len(self.clusters))]
         self.inv_n = [1.0 / len(c.instances) if c.instances else 0.0 for c in self.clusters]
         self.plan = [
             (c.index, c, tuple(c.instances), self.per_instance[c.index], c.max_queue_requests, self.inv_n[c.index])

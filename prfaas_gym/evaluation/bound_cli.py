@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 
 from prfaas_gym.commands.common import (
-    add_data_dir_argument, check_run_args, dump_json, fmt, progress_bar, resolve_data_dir,
+    add_data_dir_argument, add_seeded_runs_arguments, check_run_args, dump_json, fmt, progress_bar,
+    resolve_data_dir,
 )
 from prfaas_gym.evaluation.bound import ROLE_MODES
-from prfaas_gym.scenario import DEFAULT_SCENARIO
 
 
 def add_bound_parser(sub) -> argparse.ArgumentParser:
@@ -19,13 +19,8 @@ def add_bound_parser(sub) -> argparse.ArgumentParser:
                     "requests meet both SLOs than its optimum (see docs/policies.md, 'How far can a "
                     "policy go'). With --policies, also run those policies on the same seeds and "
                     "report bound / policy goodput (the headroom left).")
-    p.add_argument("scenario", nargs="?", default=DEFAULT_SCENARIO,
-                   help=f"scenario name or YAML path (default: {DEFAULT_SCENARIO})")
-    p.add_argument("--seeds", type=int, default=3, help="number of seeds (default 3)")
-    p.add_argument("--seed-offset", type=int, default=0, help="first seed (default 0)")
-    p.add_argument("--requests", type=int, default=None, help="requests per run")
+    add_seeded_runs_arguments(p)
     p.add_argument("--rate", type=float, default=None, help="arrival rate, requests/s")
-    p.add_argument("--duration-s", type=float, default=None, help="arrivals stop after this simulated time")
     p.add_argument("--slot-s", type=float, default=1.0, help="LP time slot in seconds (default 1)")
     p.add_argument("--roles", choices=ROLE_MODES, default="initial",
                    help="initial: PD clusters keep their starting prefill/decode split (routers with "

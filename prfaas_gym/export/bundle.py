@@ -30,16 +30,15 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from prfaas_gym.env.actions import action_mask, pull_slot_refs, slot_decision
+from prfaas_gym.env.actions import pull_slot_refs, request_mask
 from prfaas_gym.env.observation import encode_routing_obs, routing_feature_names
 from prfaas_gym.env.snapshot import (
     SLOT_REJECT, ClusterSnapshot, RequestFeatures, Slot, SnapshotReader, build_slots,
 )
-from prfaas_gym.sim.router import RouteDecision
+from prfaas_gym.policies.trained.router import LearnedRouter, ObsNormalizer
 
 if TYPE_CHECKING:
     from prfaas_gym.sim.simulator import Simulator
-    from prfaas_gym.workload.request import Request
 
 BUNDLE_FORMAT = "prfaas-router-bundle/1"
 MANIFEST = "router.json"
@@ -96,13 +95,7 @@ class RouterBundle:
         self._act = ACTIVATIONS[act]
         # float32 like the torch policy, so near-ties break the same way
         self._layers = [(np.asarray(w, dtype=np.float32), np.asarray(b, dtype=np.float32)) for w, b in weights]
-        norm = manifest.get("normalization")
-        if norm:
-            self._mean = np.asarray(norm["mean"], dtype=np.float64)
-            self._std = np.sqrt(np.asarray(norm["var"], dtype=np.float64) + float(norm["epsilon"]))
-            self._clip = float(norm["clip_obs"])
-        else:
-            self._mean = None
+        self.normalizer = ObsNormalizer.from_dict(manifest.get("normalization"))
         n_obs = len(self.feature_names)
         if self._layers[0][0].shape[1] != n_obs or self._layers[-1][0].shape[0] != len(self.slots):
             raise ValueError(f"{source}: weights do not match {n_obs} features and {len(self.slots)} actions")
@@ -127,10 +120,12 @@ class RouterBundle:
     # ------------------------------------------------------------------ inference
     def logits(self, obs: np.ndarray) -> np.ndarray:
         """Action logits for one raw (unnormalised) observation."""
-        x = np.asarray(obs, dtype=np.float64)
-        if self._mean is not None:
-            x = np.clip((x - self._mean) / self._std, -self._clip, self._clip)
-        x = x.astype(np.float32)
+        x = self.normalizer(np.asarray(obs)) if self.normalizer is not None else obs
+        return self.policy_logits(x)
+
+    def policy_logits(self, x: np.ndarray) -> np.ndarray:
+        """Action logits for an already normalised observation (the actor MLP alone)."""
+        x = np.asarray(x, dtype=np.float32)
         last = len(self._layers) - 1
         for i, (w, b) in enumerate(self._layers):
             x = w @ x + b
@@ -140,16 +135,12 @@ class RouterBundle:
 
     def act(self, obs: np.ndarray, mask: np.ndarray | None = None) -> int:
         """The deterministic action: arg-max of the logits over the allowed actions."""
-        z = self.logits(obs)
-        if mask is not None:
-            z = np.where(np.asarray(mask, dtype=bool), z, -np.inf)
-        return int(np.argmax(z))
+        return _masked_argmax(self.logits(obs), mask)
 
     def mask(self, snap: ClusterSnapshot, req: RequestFeatures) -> np.ndarray:
         """The actions ``prfaas/Routing-v0`` would allow for this state and request."""
-        reach = self.slot_reach[req.home_cluster] if 0 <= req.home_cluster < len(self.slot_reach) else None
-        return np.array(action_mask(self.slots, snap.slot_open, req.cached_tokens, self.allow_reject,
-                                    self._pulls, reach), dtype=bool)
+        return np.array(request_mask(self.slots, snap, req, self.allow_reject, self.slot_reach, self._pulls),
+                        dtype=bool)
 
     def decide(self, snap: ClusterSnapshot, req: RequestFeatures) -> Decision:
         """Route one request given the cluster snapshot (see :class:`Decision`)."""
@@ -177,34 +168,33 @@ class RouterBundle:
                 raise ValueError(f"{name}: expected {n} values for this bundle, got {len(seq)}")
 
 
-class BundleRouter:
-    """A bundle as a simulator :class:`~prfaas_gym.sim.Router` (checks the export in simulation).
+def _masked_argmax(logits: np.ndarray, mask: np.ndarray | None) -> int:
+    if mask is not None:
+        logits = np.where(np.asarray(mask, dtype=bool), logits, -np.inf)
+    return int(np.argmax(logits))
 
-    The simulator's slot layout must be the bundle's; observations come from the envs'
-    :class:`~prfaas_gym.env.snapshot.SnapshotReader`.
-    """
+
+class _NumpyActor:
+    """The bundle's actor behind the ``predict`` call :class:`LearnedRouter` makes."""
+
+    def __init__(self, bundle: RouterBundle) -> None:
+        self.bundle = bundle
+
+    def predict(self, x: np.ndarray, deterministic: bool = True,
+                action_masks: np.ndarray | None = None) -> tuple[int, None]:
+        return _masked_argmax(self.bundle.policy_logits(x), action_masks), None
+
+
+class BundleRouter(LearnedRouter):
+    """A bundle as a simulator :class:`~prfaas_gym.sim.Router` (checks the export in
+    simulation): the trained-policy router with the numpy actor in place of the torch one."""
 
     def __init__(self, bundle: RouterBundle, max_instance_slots: int = 16, pull_slots: bool = True) -> None:
+        super().__init__(_NumpyActor(bundle), bundle.slot_labels, normalizer=bundle.normalizer,
+                         max_instance_slots=max_instance_slots, pull_slots=pull_slots,
+                         allow_reject=bundle.allow_reject, name=f"bundle:{bundle.name}",
+                         feature_names=bundle.feature_names)
         self.bundle = bundle
-        self.name = f"bundle:{bundle.name}"
-        self.max_instance_slots = max_instance_slots
-        self.pull_slots = pull_slots
-        self._sim: Any = None
-        self._reader: SnapshotReader | None = None
-        self._decisions: list[RouteDecision] = []
-
-    def route(self, req: "Request", view: "Simulator") -> RouteDecision:
-        if self._sim is not view:
-            slots = build_slots(view, self.max_instance_slots, self.pull_slots)
-            if [s.label for s in slots] != self.bundle.slot_labels:
-                raise ValueError(f"{self.name}: the scenario's slots {[s.label for s in slots]} "
-                                 f"differ from the bundle's {self.bundle.slot_labels}")
-            self._reader = SnapshotReader(view, slots)
-            self._decisions = [slot_decision(s) for s in slots]
-            self._sim = view
-        reader = self._reader
-        d = self.bundle.decide(reader.read(), reader.request(req))
-        return self._decisions[d.action]
 
 
 def export_router_bundle(policy: str, out_dir: str | Path, scenario: Any = None) -> Path:

@@ -7,24 +7,19 @@ import csv
 from pathlib import Path
 
 from prfaas_gym.commands.common import (
-    add_data_dir_argument, check_run_args, dump_json, fmt, progress_bar, resolve_data_dir,
+    add_data_dir_argument, add_seeded_runs_arguments, check_run_args, dump_json, fmt, progress_bar,
+    resolve_data_dir,
 )
-from prfaas_gym.scenario import DEFAULT_SCENARIO
 
 TABLE_METRICS = ("completed", "rejected", "goodput_rps", "slo_attainment", "ttft_p90_s",
                  "tpot_p90_s", "egress_gbps_mean", "offload_fraction")
 
 
 def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("scenario", nargs="?", default=DEFAULT_SCENARIO,
-                   help=f"scenario name or YAML path (default: {DEFAULT_SCENARIO})")
+    add_seeded_runs_arguments(p)
     p.add_argument("--policies", required=True,
                    help="comma-separated policy specs: router names, trained:NAME, model paths; "
                         "ROUTER+PROVISIONER adds a provisioner (e.g. prfaas-threshold+paper-imbalance)")
-    p.add_argument("--seeds", type=int, default=3, help="number of paired seeds (default 3)")
-    p.add_argument("--seed-offset", type=int, default=0, help="first seed (default 0)")
-    p.add_argument("--requests", type=int, default=None, help="requests per run")
-    p.add_argument("--duration-s", type=float, default=None, help="arrivals stop after this simulated time")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--out", default=None, metavar="FILE", help="write per-run rows to a CSV file")
     add_data_dir_argument(p)

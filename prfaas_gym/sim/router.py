@@ -84,7 +84,5 @@ class ThresholdRouter:
         local_len = req.input_tokens - view.cached_tokens(home, req)
         if local_len <= self.threshold_tokens and view.clusters[home].has_prefill_capacity:
             return RouteDecision(prefill_cluster=home)
-        if len(prfaas) == 1:
-            return RouteDecision(prefill_cluster=prfaas[0])
         best = max(prfaas, key=lambda c: (view.cached_tokens(c, req), -c))
         return RouteDecision(prefill_cluster=best)

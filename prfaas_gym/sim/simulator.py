@@ -410,9 +410,7 @@ class Simulator:
         # the pair is connected (valid_decision): its link, or None inside one datacenter
         job.link = self._pair_link[pc.index][dc.index]
         if job.link is not None:
-            # kv_transfer_bytes(), inlined: the KV the decode side lacks plus the linear state
-            lacks = req.input_tokens - (self.cached_tokens(dc.index, req) if dc.cache is not None else 0)
-            job.transfer_bytes = self.kv_bytes_per_token * lacks + self.state_bytes
+            job.transfer_bytes = self.kv_transfer_bytes(req, dc.index)
         else:
             job.transfer_bytes = self.kv_bytes_per_token * req.input_tokens + self.state_bytes
         req.kv_bytes = job.transfer_bytes

@@ -17,9 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-import inspect
-
-from prfaas_gym.env.actions import action_mask, slot_decision
+from prfaas_gym.env.actions import request_mask, slot_decision
 from prfaas_gym.env.observation import encode_routing_obs, routing_feature_names
 from prfaas_gym.env.snapshot import SnapshotReader, build_slots
 from prfaas_gym.sim.router import RouteDecision
@@ -77,7 +75,6 @@ class LearnedRouter:
         self.name = name
         self.feature_names = list(feature_names) if feature_names else None
         self.fallbacks = 0
-        self._reach_kw = "reachable" in inspect.signature(action_mask).parameters
         self._sim_ref: Any = None
         self._reader: SnapshotReader | None = None
         self._slots: tuple = ()
@@ -113,14 +110,7 @@ class LearnedRouter:
             reader = self._bind(sim)
         snap = reader.read()
         feats = reader.request(req)
-        home = getattr(feats, "home_cluster", -1)
-        if self._reach_kw and home >= 0 and hasattr(reader, "slot_reach"):
-            # slots that cannot ship KV to the request's decode cluster are masked (as in the env)
-            m = action_mask(self._slots, snap.slot_open, feats.cached_tokens, self.allow_reject,
-                            reachable=reader.slot_reach[home])
-        else:
-            m = action_mask(self._slots, snap.slot_open, feats.cached_tokens, self.allow_reject)
-        mask = np.array(m, dtype=bool)
+        mask = np.array(request_mask(self._slots, snap, feats, self.allow_reject, reader.slot_reach), dtype=bool)
         return encode_routing_obs(snap, feats), mask
 
     def act(self, obs: np.ndarray, mask: np.ndarray) -> int:
