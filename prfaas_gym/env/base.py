@@ -6,6 +6,7 @@ Not an env by itself. Subclasses build their spaces in ``__init__`` and drive
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,46 @@ ENV_KEY_DEFAULTS: dict[str, Any] = {
 }
 
 
+# (minimum, minimum inclusive, integer) per key: every value must also be a finite number
+ENV_KEY_LIMITS: dict[str, tuple[float, bool, bool]] = {
+    "control_interval_s": (0.01, True, False),  # below 10 ms a step is shorter than a decode step
+    "provision_interval_s": (0.01, True, False),
+    "max_instance_slots": (1, True, True),
+    "threshold_max_tokens": (256, False, False),  # above MIN_THRESHOLD_TOKENS
+    "threshold_bins": (2, True, True),
+    "reject_penalty": (0.0, True, False),
+    "usd_per_request": (0.0, False, False),
+    "egress_usd_per_gb": (0.0, True, False),
+    "shaping_weight": (0.0, True, False),
+}
+MIN_INTERVAL_S = ENV_KEY_LIMITS["control_interval_s"][0]
+
+
+def check_number(where: str, v: Any, minimum: float, inclusive: bool = True, integer: bool = False) -> float:
+    """``v`` as a float, or ``ValueError`` naming ``where``: a finite number (not a bool)
+    above ``minimum`` (or equal when ``inclusive``), integral when ``integer``."""
+    if isinstance(v, bool) or not isinstance(v, (int, float)) and not hasattr(v, "__float__"):
+        raise ValueError(f"{where}: expected a number, got {v!r}")
+    x = float(v)
+    if not math.isfinite(x):
+        raise ValueError(f"{where}: must be finite, got {v!r}")
+    if x < minimum or (x == minimum and not inclusive):
+        raise ValueError(f"{where}: must be {'>=' if inclusive else '>'} {minimum:g}, got {v!r}")
+    if integer and x != int(x):
+        raise ValueError(f"{where}: expected an integer, got {v!r}")
+    return x
+
+
+def check_env_config(cfg: dict[str, Any], where: str) -> None:
+    """Refuse unknown keys and out-of-range values of an ``env:`` mapping (``where`` names it)."""
+    unknown = set(cfg) - set(ENV_KEY_DEFAULTS)
+    if unknown:
+        raise ValueError(f"{where}: unknown key(s) {sorted(unknown)} (known: {sorted(ENV_KEY_DEFAULTS)})")
+    for k, v in cfg.items():
+        lo, inclusive, integer = ENV_KEY_LIMITS[k]
+        check_number(f"{where}.{k}", v, lo, inclusive, integer)
+
+
 class PrfaasEnvBase(gym.Env):
     """Common base of the prfaas envs (see the concrete classes for the spec)."""
 
@@ -50,11 +91,11 @@ class PrfaasEnvBase(gym.Env):
         self.scenario_name = str(scenario)
         self.scenario = load_scenario(scenario, overrides)
         self.data_dir = data_dir if data_dir is not None else os.environ.get("PRFAAS_DATA_DIR")
-        unknown = set(env_config or {}) - set(ENV_KEY_DEFAULTS)
-        if unknown:
-            raise ValueError(f"env_config: unknown key(s) {sorted(unknown)} (known: {sorted(ENV_KEY_DEFAULTS)})")
+        from_scenario = {k: v for k, v in self.scenario.env.items() if k in ENV_KEY_DEFAULTS}
+        check_env_config(from_scenario, f"{self.scenario.source}: env")
+        check_env_config(dict(env_config or {}), "env_config")
         cfg = dict(ENV_KEY_DEFAULTS)
-        cfg.update({k: v for k, v in self.scenario.env.items() if k in ENV_KEY_DEFAULTS})
+        cfg.update(from_scenario)
         cfg.update(env_config or {})
         self.config = cfg
         self.reward_config = RewardConfig(
@@ -64,12 +105,13 @@ class PrfaasEnvBase(gym.Env):
             egress_usd_per_gb=float(cfg["egress_usd_per_gb"]),
             shaping_weight=float(cfg["shaping_weight"]),
         )
-        if n_requests is not None and n_requests < 1:
-            raise ValueError("n_requests must be >= 1")
-        if max_sim_time_s is not None and max_sim_time_s <= 0:
-            raise ValueError("max_sim_time_s must be > 0")
-        if max_steps is not None and max_steps < 1:
-            raise ValueError("max_steps must be >= 1")
+        if n_requests is not None:
+            n_requests = int(check_number("n_requests", n_requests, 1, integer=True))
+        if max_sim_time_s is not None and not (isinstance(max_sim_time_s, (int, float))
+                                               and max_sim_time_s == math.inf):
+            max_sim_time_s = check_number("max_sim_time_s", max_sim_time_s, 0.0, inclusive=False)
+        if max_steps is not None:
+            max_steps = int(check_number("max_steps", max_steps, 1, integer=True))
         self.n_requests = n_requests
         self.max_sim_time_s = float(max_sim_time_s) if max_sim_time_s is not None else float("inf")
         self.max_steps = max_steps
@@ -94,6 +136,7 @@ class PrfaasEnvBase(gym.Env):
         self.episode_seed = ep_seed
         self.sim = self._build_sim(ep_seed, **kwargs)
         self._steps = 0
+        self._ended = False
         self._ended_idx = 0
         self._last_t = 0.0
         self._bytes_sent = 0.0
@@ -131,6 +174,7 @@ class PrfaasEnvBase(gym.Env):
         info["dt_s"] = dt
         info["reward_parts"] = parts
         if terminated or truncated:
+            self._ended = True
             info["summary"] = self.sim.summary()
             info["episode_return"] = self._return
         return r, info

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 from gymnasium import spaces
 
-from prfaas_gym.env.base import PrfaasEnvBase
+from prfaas_gym.env.base import MIN_INTERVAL_S, PrfaasEnvBase, check_number
 from prfaas_gym.env.observation import WindowStats, control_feature_names, control_obs_size, encode_control_obs
 from prfaas_gym.env.rewards import Outcome
 from prfaas_gym.env.snapshot import SLOT_REJECT, SnapshotReader, build_slots
@@ -65,9 +65,10 @@ class ControlEnvBase(PrfaasEnvBase):
     ) -> None:
         super().__init__(scenario, reward=reward, n_requests=n_requests, max_sim_time_s=max_sim_time_s,
                          max_steps=max_steps, data_dir=data_dir, env_config=env_config, overrides=overrides)
-        self.interval_s = float(interval_s if interval_s is not None else self.config[interval_key])
-        if not self.interval_s > 0:
-            raise ValueError(f"{interval_key} must be > 0")
+        if interval_s is not None:
+            self.interval_s = check_number("interval_s", interval_s, MIN_INTERVAL_S)
+        else:
+            self.interval_s = float(self.config[interval_key])
         self.threshold_max_tokens = float(self.config["threshold_max_tokens"])
         lay = self._layout_sim
         self.slots = tuple(s for s in build_slots(lay, int(self.config["max_instance_slots"]), False)
@@ -92,6 +93,11 @@ class ControlEnvBase(PrfaasEnvBase):
         self._win_start = 0.0
         obs = self._observe(Outcome())
         return obs, {"sim_time_s": sim.env.now, "dt_s": 0.0, "threshold_tokens": self.router.threshold_tokens}
+
+    def _check_running(self) -> None:
+        """``step()`` before ``reset()`` or after the episode ended raises (as Routing does)."""
+        if self.sim is None or self._ended:
+            raise RuntimeError("step() after the episode ended (or before reset()): call reset()")
 
     def _run_interval(self) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         sim = self.sim

@@ -8,6 +8,7 @@ from typing import Any
 from gymnasium import spaces
 
 from prfaas_gym.env._control_doc import CONTROL_END_DOC, CONTROL_OBS_DOC, CONTROL_REWARD_DOC
+from prfaas_gym.env.base import check_number
 from prfaas_gym.env.control import ControlEnvBase, threshold_bins
 
 
@@ -73,8 +74,7 @@ class DualTimescaleEnv(ControlEnvBase):
             raise ValueError(f"{self.scenario_name}: DualTimescale needs at least one PD cluster")
         if provision_every is None:
             provision_every = max(1, round(float(self.config["provision_interval_s"]) / self.interval_s))
-        if provision_every < 1:
-            raise ValueError("provision_every must be >= 1")
+        provision_every = check_number("provision_every", provision_every, 1, integer=True)
         self.provision_every = int(provision_every)
         self.thresholds = threshold_bins(int(self.config["threshold_bins"]), self.threshold_max_tokens)
         self.bandwidth_cap = bool(bandwidth_cap)
@@ -89,6 +89,7 @@ class DualTimescaleEnv(ControlEnvBase):
         return obs, info
 
     def step(self, action):
+        self._check_running()
         a = [int(x) for x in action]
         self._set_threshold(self.thresholds[min(max(a[0], 0), len(self.thresholds) - 1)])
         provision = self._steps % self.provision_every == 0

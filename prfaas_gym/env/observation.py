@@ -6,7 +6,10 @@ only :class:`~prfaas_gym.env.snapshot.ClusterSnapshot`, :class:`RequestFeatures`
 
 Unbounded quantities are squashed with ``x / (x + scale)`` (0 at 0, 0.5 at ``scale``, -> 1),
 token counts with ``log2(1 + n) / 17`` clipped to 1 (17 = log2 of 128K tokens). ``inf``
-waits (no prefill instance) encode as 1.
+waits (no prefill instance) and ``inf`` service times (a prefix pull over a link that is
+down) encode as 1. No NaN or inf ever leaves an encoder: a non-finite input that slips
+through the per-feature rules (NaN from a live metrics feed, say) is caught by one sum
+check and mapped to 1 (NaN, +inf) or 0 (-inf), so every entry is finite and in [0, 1].
 
 Routing observation (``encode_routing_obs``), S slots (reject excluded), C clusters, L links:
 
@@ -66,7 +69,19 @@ def _tok(n: float) -> float:
 
 
 def _frac(x: float) -> float:
-    return 0.0 if x < 0.0 else (1.0 if x > 1.0 else x)
+    return x if 0.0 < x < 1.0 else (1.0 if x >= 1.0 else 0.0)  # NaN -> 0
+
+
+def _finish(out: list[float]) -> np.ndarray:
+    """``out`` as ``float32``; non-finite entries mapped into [0, 1] (NaN/+inf -> 1, -inf -> 0).
+
+    The check is one float sum (NaN or inf anywhere makes ``s - s`` NaN), so the common,
+    finite case costs well under a microsecond."""
+    arr = np.array(out, dtype=np.float32)
+    s = sum(out)
+    if s - s != 0.0:
+        arr = np.clip(np.nan_to_num(arr, nan=1.0, posinf=1.0, neginf=0.0), 0.0, 1.0)
+    return arr
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,16 +148,17 @@ def _decode_links(snap: ClusterSnapshot, out: list[float]) -> None:
     # plain loops, not comprehensions: these sequences hold one or two entries, and a
     # comprehension's setup (a new function frame on Python < 3.12) costs more than its work
     out += snap.cluster_prefill_frac
+    # clip as ``x if 0 < x < 1 else ...``: a NaN fails both comparisons and becomes 0
     for x in snap.cluster_decode_mem_frac:
-        out.append(0.0 if x < 0.0 else (x if x < 1.0 else 1.0))
+        out.append(x if 0.0 < x < 1.0 else (1.0 if x >= 1.0 else 0.0))
     for x in snap.cluster_decode_batch_frac:
-        out.append(0.0 if x < 0.0 else (x if x < 1.0 else 1.0))
+        out.append(x if 0.0 < x < 1.0 else (1.0 if x >= 1.0 else 0.0))
     for q in snap.cluster_decode_queue:
         out.append(q / (q + DECODE_QUEUE_SCALE))
     for x in snap.link_bw_frac:
-        out.append(0.0 if x < 0.0 else (x if x < 1.0 else 1.0))
+        out.append(x if 0.0 < x < 1.0 else (1.0 if x >= 1.0 else 0.0))
     for x in snap.link_util:
-        out.append(0.0 if x < 0.0 else (x if x < 1.0 else 1.0))
+        out.append(x if 0.0 < x < 1.0 else (1.0 if x >= 1.0 else 0.0))
     for f in snap.link_flows:
         out.append(f / (f + FLOW_SCALE))
 
@@ -157,7 +173,7 @@ def encode_routing_obs(snap: ClusterSnapshot, req: RequestFeatures) -> np.ndarra
         out.append(x / (x + QUEUE_SCALE))
     ttft: list[float] = []
     for x, sv in zip(snap.slot_wait_s, req.slot_service_s):
-        if x == _INF:
+        if not x < _INF:  # no instance (inf) or a NaN feed: the worst wait
             out.append(1.0)
             ttft.append(1.0)
         else:
@@ -165,7 +181,9 @@ def encode_routing_obs(snap: ClusterSnapshot, req: RequestFeatures) -> np.ndarra
                 x = 0.0
             out.append(x / (x + slo))
             t = x + sv
-            ttft.append(t / (t + slo) if t > 0.0 else 0.0)
+            # an infinite service time (a pull over a link that is down) is the worst ttft;
+            # inf / (inf + slo) would be NaN (#16)
+            ttft.append((t / (t + slo) if t > 0.0 else 0.0) if t < _INF else 1.0)
     out += ttft
     inp = req.input_tokens
     cached = req.cached_tokens
@@ -180,7 +198,7 @@ def encode_routing_obs(snap: ClusterSnapshot, req: RequestFeatures) -> np.ndarra
     _decode_links(snap, out)
     out.append(_tok(inp))
     out.append(_tok(req.output_tokens))
-    return np.array(out, dtype=np.float32)
+    return _finish(out)
 
 
 def encode_control_obs(snap: ClusterSnapshot, win: WindowStats) -> np.ndarray:
@@ -196,4 +214,4 @@ def encode_control_obs(snap: ClusterSnapshot, win: WindowStats) -> np.ndarray:
         _frac(win.reject_frac),
         _frac(win.threshold_frac),
     ]
-    return np.array(out, dtype=np.float32)
+    return _finish(out)

@@ -70,5 +70,6 @@ class ProvisioningEnv(ControlEnvBase):
         return self._reset_control(seed)
 
     def step(self, action):
+        self._check_running()
         self._change_prefill(list(action))
         return self._run_interval()

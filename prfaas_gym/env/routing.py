@@ -9,7 +9,7 @@ import numpy as np
 from gymnasium import spaces
 
 from prfaas_gym.env.actions import decision_to_slot, pull_slot_refs, request_mask, slot_decision
-from prfaas_gym.env.base import PrfaasEnvBase
+from prfaas_gym.env.base import PrfaasEnvBase, check_number
 from prfaas_gym.env.observation import encode_routing_obs, routing_feature_names, routing_obs_size
 from prfaas_gym.env.snapshot import (
     SLOT_REJECT, ClusterSnapshot, RequestFeatures, Slot, SnapshotReader, build_slots,
@@ -124,7 +124,8 @@ class RoutingEnv(PrfaasEnvBase):
         super().__init__(scenario, reward=reward, n_requests=n_requests, max_sim_time_s=max_sim_time_s,
                          max_steps=max_steps, data_dir=data_dir, env_config=env_config, overrides=overrides)
         lay = self._layout_sim
-        mis = int(max_instance_slots if max_instance_slots is not None else self.config["max_instance_slots"])
+        mis = int(check_number("max_instance_slots", max_instance_slots, 1, integer=True)
+                  if max_instance_slots is not None else self.config["max_instance_slots"])
         self.slots: tuple[Slot, ...] = build_slots(lay, mis, pull_slots)
         self.slot_labels = [s.label for s in self.slots]
         self.allow_reject = bool(allow_reject)

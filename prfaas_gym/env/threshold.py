@@ -72,6 +72,7 @@ class ThresholdEnv(ControlEnvBase):
         return self._reset_control(seed)
 
     def step(self, action):
+        self._check_running()
         a = np.asarray(action, dtype=np.float64).reshape(-1)
         self._set_threshold(threshold_from_unit(float(a[0]), self.threshold_max_tokens))
         if self.bandwidth_cap:

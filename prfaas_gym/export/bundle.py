@@ -169,6 +169,11 @@ class RouterBundle:
 
 
 def _masked_argmax(logits: np.ndarray, mask: np.ndarray | None) -> int:
+    """Arg-max over the allowed actions. Non-finite logits (a NaN observation) raise, as the
+    torch policy's distribution check does, instead of ``argmax`` silently picking the first
+    NaN (#16: the bundle diverged from the torch policy on link outages)."""
+    if not np.isfinite(logits).all():
+        raise ValueError("router bundle: non-finite action logits (is the observation finite?)")
     if mask is not None:
         logits = np.where(np.asarray(mask, dtype=bool), logits, -np.inf)
     return int(np.argmax(logits))

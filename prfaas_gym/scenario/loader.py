@@ -219,6 +219,12 @@ def parse_scenario(raw: dict[str, Any], source: str = "<scenario>") -> Scenario:
     for key in ("router", "provisioner", "env"):
         if key in raw and not isinstance(raw[key], dict):
             top.fail(key, "expected a mapping")
+    router_raw = raw.get("router") or {}
+    router = _Fields(router_raw, "router", source, set(router_raw))
+    if router.get("threshold_tokens") not in (None, "plan"):
+        router.number("threshold_tokens", minimum=0)  # NaN offloaded everything (#16)
+        if not math.isfinite(router.get("threshold_tokens")):
+            router.fail("threshold_tokens", "must be finite")
     requests = run.get("requests")
     if requests is not None:
         requests = run.integer("requests", minimum=1)

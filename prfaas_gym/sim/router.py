@@ -72,8 +72,8 @@ class ThresholdRouter:
     name = "prfaas-threshold"
 
     def __init__(self, threshold_tokens: float = 19_400) -> None:
-        if threshold_tokens < 0:
-            raise ValueError("threshold_tokens must be >= 0")
+        if not threshold_tokens >= 0:  # also refuses NaN, which would offload everything
+            raise ValueError(f"threshold_tokens must be >= 0, got {threshold_tokens!r}")
         self.threshold_tokens = float(threshold_tokens)
 
     def route(self, req: "Request", view: "Simulator") -> RouteDecision:
