@@ -213,7 +213,7 @@ class SnapshotReader:
                 detail_w[ci], detail_o[ci], detail_q[ci] = w_c, o_c, q_c
                 for inst in instances:
                     q = len(inst.queue)
-                    qr = q + len(inst.batch)
+                    qr = q + len(inst.running)
                     qsum += qr
                     q_c.append(qr)
                     if inst.state == up:
@@ -236,7 +236,7 @@ class SnapshotReader:
             else:
                 for inst in instances:
                     q = len(inst.queue)
-                    qsum += q + len(inst.batch)
+                    qsum += q + len(inst.running)
                     if inst.state == up:
                         if inst.role == prefill:
                             n_pf += 1

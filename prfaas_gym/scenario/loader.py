@@ -31,7 +31,8 @@ _TOP_KEYS = {
 }
 _CLUSTER_KEYS = {
     "name", "datacenter", "kind", "hardware", "gpus_per_instance", "instances",
-    "prefill_instances", "step_time", "prefill", "decode", "prefix_cache_gb", "traffic_weight",
+    "prefill_instances", "step_time", "prefill", "decode", "prefix_cache_gb", "prefix_cache",
+    "traffic_weight",
 }
 _LINK_KEYS = {
     "name", "between", "bandwidth_gbps", "rtt_ms", "tcp_connections", "per_connection_gbps",
@@ -166,6 +167,12 @@ class _Fields:
             self.fail(key, f"expected an integer, got {v}")
         return int(v)
 
+    def boolean(self, key: str, default: bool) -> bool:
+        v = self.data.get(key, default)
+        if not isinstance(v, bool):
+            self.fail(key, f"expected true or false, got {v!r}")
+        return v
+
     def string(self, key: str, default: str | None = None, choices: tuple[str, ...] | None = None) -> str:
         v = self.data.get(key, default)
         if v is None:
@@ -293,7 +300,9 @@ def _parse_cluster(raw: Any, i: int, source: str, model) -> ClusterSpec:
             f.fail("prefill_instances", "a prefill_only cluster prefills on all its instances")
         n_prefill = instances
     prefill = _Fields(raw.get("prefill", {}), f"clusters[{i}].prefill", source,
-                      {"max_batch_tokens", "max_batch", "max_queue"})
+                      {"max_batch_tokens", "max_batch", "max_queue", "chunked", "long_prefill_tokens"})
+    cache = _Fields(raw.get("prefix_cache", {}), f"clusters[{i}].prefix_cache", source,
+                    {"snapshot_interval_blocks", "cache_output"})
     decode = _Fields(raw.get("decode", {}), f"clusters[{i}].decode", source,
                      {"max_batch", "kv_reserve_fraction"})
     step_time = raw.get("step_time", {"backend": "roofline"})
@@ -318,7 +327,13 @@ def _parse_cluster(raw: Any, i: int, source: str, model) -> ClusterSpec:
         kv_reserve_fraction=reserve,
         prefix_cache_bytes=f.number("prefix_cache_gb", 0.0, minimum=0) * GB,
         traffic_weight=f.number("traffic_weight", 1.0, minimum=0),
+        chunked_prefill=prefill.boolean("chunked", False),
+        long_prefill_tokens=prefill.integer("long_prefill_tokens", 0, minimum=0),
+        snapshot_interval_blocks=cache.integer("snapshot_interval_blocks", 0, minimum=0),
+        cache_output=cache.boolean("cache_output", False),
     )
+    if spec.long_prefill_tokens and not spec.chunked_prefill:
+        prefill.fail("long_prefill_tokens", "caps a request's chunk: needs chunked: true")
     if kind == "pd":
         capacity = hw.hbm_capacity_bytes * gpus * (1 - reserve) - model.weight_bytes
         if capacity <= 0:

@@ -14,6 +14,13 @@ class ClusterSpec:
 
     ``kind`` is ``"prefill_only"`` (a PrfaaS cluster) or ``"pd"`` (a local PD cluster whose
     first ``prefill_instances`` instances start in the prefill role, the rest in decode).
+
+    Prefill steps batch queued prompts under ``max_batch_tokens`` and ``max_prefill_batch``;
+    with ``chunked_prefill`` a prompt is split across steps to fill the budget, each chunk at
+    most ``long_prefill_tokens`` (0: no cap), as vLLM's ``long_prefill_token_threshold``.
+    Prefix-cache options: ``snapshot_interval_blocks`` (hybrid models: a state snapshot
+    every N blocks as well as at the prompt's end, 0: only at the end) and ``cache_output``
+    (store prompt + generated tokens when a request finishes decoding).
     """
 
     name: str
@@ -31,6 +38,10 @@ class ClusterSpec:
     kv_reserve_fraction: float
     prefix_cache_bytes: float
     traffic_weight: float
+    chunked_prefill: bool = False
+    long_prefill_tokens: int = 0
+    snapshot_interval_blocks: int = 0
+    cache_output: bool = False
 
     @property
     def gpus(self) -> int:

@@ -38,6 +38,8 @@ class Cluster:
         self.stm = stm
         self.max_batch_tokens = spec.max_batch_tokens
         self.max_prefill_batch = spec.max_prefill_batch
+        self.chunked_prefill = spec.chunked_prefill
+        self.long_prefill_tokens = spec.long_prefill_tokens
         self.max_queue_requests = spec.max_queue_requests
         self.decode_max_batch = spec.decode_max_batch
         model = sim.model
@@ -58,6 +60,7 @@ class Cluster:
                 block_bytes=model.kv_bytes_per_token * BLOCK_TOKENS,
                 state_bytes=model.state_bytes_per_request,
                 needs_state=model.is_hybrid,
+                snapshot_interval_blocks=spec.snapshot_interval_blocks,
             )
         self.decode_queue: deque[Job] = deque()
         # lazy heap of (-free KV bytes, index, version) over decode instances with batch room
@@ -198,7 +201,7 @@ class Cluster:
         else:
             to_switch = sorted(
                 (i for i in self.instances if i.state == UP and i.role == PREFILL),
-                key=lambda i: (len(i.queue) + len(i.batch), i.index),
+                key=lambda i: (len(i.queue) + len(i.running), i.index),
             )[: current - target]
             new_role = DECODE
         for inst in to_switch:
@@ -206,7 +209,7 @@ class Cluster:
             inst.state = DRAINING
             self.instance_changed(inst)
             self.role_switches += 1
-            idle = not inst.members if inst.role == DECODE else not (inst.batch or inst.queue)
+            idle = not inst.members if inst.role == DECODE else not (inst.running or inst.queue)
             if idle:
                 self._on_drained(inst)
 

@@ -1,7 +1,8 @@
 """One serving instance (a group of GPUs running one model replica) in prefill or decode role.
 
-Prefill: a FIFO queue served in batches under a token budget; the first token exists when
-the batch's prefill ends. Decode: continuous batching limited by KV memory and a max batch.
+Prefill: a FIFO queue served in steps that batch prompts under a token budget (optionally
+chunking long ones); a prompt's prefix-cache hit is decided when it leaves the queue, and its
+first token exists when its last chunk ends. Decode: continuous batching limited by KV memory and a max batch.
 The decode batch is advanced analytically between membership changes (join, finish,
 failure): it holds a step counter and each member's finishing step, so a request costs
 O(log batch) whatever its output length, never one event per token.
@@ -43,7 +44,8 @@ class Instance:
         self.epoch = 0  # bumped on failure: stale completions are ignored
         # prefill side
         self.queue: deque[Job] = deque()
-        self.batch: list[Job] = []
+        self.batch: list[Job] = []  # jobs in the current prefill step
+        self.running: list[Job] = []  # jobs whose prefill started and has not ended
         self.busy_until_s = 0.0
         self.queued_tokens = 0
         self.queued_work_s = 0.0  # predicted prefill time of the queue
@@ -87,7 +89,7 @@ class Instance:
         """Queue ``job`` for prefill and start a batch if idle."""
         job.prefill_inst = self
         self.queue.append(job)
-        self.queued_tokens += job.new_tokens
+        self.queued_tokens += job.est_new_tokens
         self.queued_work_s += job.prefill_estimate_s
         if not self.batch:
             self._start_batch()
@@ -95,30 +97,69 @@ class Instance:
             self.cluster.prefill_key_changed(self)
 
     def _start_batch(self) -> None:
+        """Form and start one prefill step (vLLM ``Scheduler.schedule``, simplified).
+
+        Prompts already being prefilled in chunks go first, then queued ones in FIFO order,
+        under the token budget and the batch-size limit. A queued prompt is matched against
+        the prefix cache as it leaves the queue (``Simulator._match_at_schedule``), so the
+        budget counts its uncached tokens then. Without chunking a prompt that does not fit
+        waits for the next step (one larger than the whole budget runs alone); with chunking
+        it takes what is left of the budget, at most ``long_prefill_tokens``.
+        """
         cluster = self.cluster
         sim = cluster.sim
         budget = cluster.max_batch_tokens
+        max_seqs = cluster.max_prefill_batch
+        chunked = cluster.chunked_prefill
+        cap = cluster.long_prefill_tokens
         queue = self.queue
         batch: list[Job] = []
         tokens = 0
-        while queue and (not batch or tokens + queue[0].new_tokens <= budget) and len(batch) < cluster.max_prefill_batch:
-            job = queue.popleft()
-            tokens += job.new_tokens
-            self.queued_tokens -= job.new_tokens
-            self.queued_work_s -= job.prefill_estimate_s
+        for job in self.running:  # chunked prompts in progress
+            n = job.new_tokens - job.done_tokens
+            if cap and n > cap:
+                n = cap
+            if n > budget - tokens:
+                n = budget - tokens
+            if n <= 0 or len(batch) >= max_seqs:
+                break
+            job.chunk_tokens = n
+            tokens += n
             batch.append(job)
+        now = sim.env.now
+        started: list[Job] = []
+        while queue and len(batch) < max_seqs and tokens < budget:
+            job = queue[0]
+            sim._match_at_schedule(job)
+            n = job.new_tokens
+            if chunked:
+                if cap and n > cap:
+                    n = cap
+                if n > budget - tokens:
+                    n = budget - tokens
+            elif batch and tokens + n > budget:
+                break
+            queue.popleft()
+            self.queued_tokens -= job.est_new_tokens
+            self.queued_work_s -= job.prefill_estimate_s
+            job.done_tokens = 0
+            job.chunk_tokens = n
+            tokens += n
+            batch.append(job)
+            self.running.append(job)
+            started.append(job)
         if not queue:
             self.queued_work_s = 0.0  # clear float drift
         self.batch = batch
-        if len(batch) == 1:
-            duration = batch[0].prefill_estimate_s  # the same prefill_s call, made at routing
+        job = batch[0]
+        if len(batch) == 1 and job.chunk_tokens == job.new_tokens and job.new_tokens == job.est_new_tokens:
+            duration = job.prefill_estimate_s  # the same prefill_s call, made at routing
         else:
-            duration = cluster.stm.prefill_s([(j.new_tokens, j.cached_tokens) for j in batch])
-        now = sim.env.now
+            duration = cluster.stm.prefill_s([(j.chunk_tokens, j.cached_tokens + j.done_tokens) for j in batch])
         self.busy_until_s = now + duration
         self.busy_s += duration
         self.cluster.prefill_key_changed(self)
-        for job in batch:
+        for job in started:
             sim._on_prefill_start(job, now, duration)
         schedule(sim.env, duration, PRIO_COMPLETION, self._on_batch_done, self.epoch)
 
@@ -127,9 +168,18 @@ class Instance:
             return
         batch, self.batch = self.batch, []
         sim = self.cluster.sim
+        finished: list[Job] = []
         for job in batch:
+            job.done_tokens += job.chunk_tokens
+            if job.done_tokens >= job.new_tokens:
+                finished.append(job)
+            else:
+                sim._on_prefill_chunk_done(job)
+        if finished:
+            self.running = [j for j in self.running if j.done_tokens < j.new_tokens]
+        for job in finished:
             sim._on_prefill_done(job)
-        if self.queue and self.role == PREFILL and self.state in (UP, DRAINING):
+        if (self.running or self.queue) and self.role == PREFILL and self.state in (UP, DRAINING):
             self._start_batch()
         elif self.state == DRAINING and not self.queue:
             self.cluster._on_drained(self)
@@ -236,8 +286,8 @@ class Instance:
         self.account_role(now)
         self.epoch += 1
         self.decode_version += 1
-        lost = list(self.batch) + list(self.queue) + [m[2] for m in self.members]
-        self.batch, self.members = [], []
+        lost = list(self.running) + list(self.queue) + [m[2] for m in self.members]
+        self.batch, self.running, self.members = [], [], []
         self.queue.clear()
         self.queued_tokens, self.queued_work_s = 0, 0.0
         self.mem_used_bytes, self.ctx_base, self.step_s = 0.0, 0.0, 0.0

@@ -18,7 +18,8 @@ class Job:
         "req", "epoch", "new_tokens", "cached_tokens", "cached_blocks", "prefill_estimate_s",
         "prefill_cluster", "prefill_inst", "decode_cluster", "decode_inst", "transfer_bytes",
         "mem_bytes", "link", "flow_done", "prefill_done", "tail_s", "decode_steps", "join_step",
-        "context_at_join",
+        "context_at_join", "est_new_tokens", "pulled_cached", "pending_keys", "done_tokens",
+        "chunk_tokens",
     )
 
     def __init__(self, req: "Request") -> None:
@@ -41,3 +42,11 @@ class Job:
         self.decode_steps = max(req.output_tokens - 1, 0)
         self.join_step = 0.0
         self.context_at_join = 0
+        # prefix reuse (see Simulator._match_at_schedule): the routing-time estimate stays in
+        # the queue's accounting; the schedule-time match sets cached/new tokens
+        self.est_new_tokens = req.input_tokens
+        self.pulled_cached = 0  # prompt tokens whose KV a prefix pull brought for this job
+        self.pending_keys: list[int] | None = None  # keys registered as in flight in the cache
+        # chunked prefill: new tokens computed so far and in the current step
+        self.done_tokens = 0
+        self.chunk_tokens = 0

@@ -144,6 +144,7 @@ class Simulator:
         self.state_bytes = self.model.state_bytes_per_request
         self.num_layers = max(self.model.num_layers, 1)
         self.prefill_counts_log: list[tuple[float, int, int]] = []  # (time, cluster, prefill instances)
+        self._next_turn = self._next_turns() if any(c.spec.cache_output for c in self.clusters) else {}
 
         if self.requests:
             schedule_at(self.env, self.requests[0].arrival_s, PRIO_ARRIVAL, self._on_arrival)
@@ -174,13 +175,31 @@ class Simulator:
         """Index of the PD cluster where ``req``'s traffic lands and decodes by default."""
         return self._home_list[req.rid]
 
-    def cached_tokens(self, cluster: int, req: Request) -> int:
-        """Tokens of ``req``'s prompt that cluster ``cluster`` holds as a usable cached prefix."""
+    def cached_tokens(self, cluster: int, req: Request, in_flight: bool = False) -> int:
+        """Tokens of ``req``'s prompt that cluster ``cluster`` holds as a usable cached prefix.
+
+        This is a router's estimate at routing time: the hit that counts is decided when
+        the request leaves its prefill queue (the cache may have gained or lost blocks by
+        then). ``in_flight=True`` also counts the prompts queued or prefilling in the
+        cluster as if already cached (what it expects to hold by the time ``req`` is
+        scheduled, like Dynamo's KV router tracking active blocks per worker)."""
         cache = self.clusters[cluster].cache
         if cache is None or not req.hash_ids:
             return 0
-        blocks = cache.match_blocks(req.hash_ids)
+        blocks = cache.match_blocks(req.hash_ids, in_flight)
         return min(blocks * BLOCK_TOKENS, req.input_tokens - 1)
+
+    def _next_turns(self) -> dict[int, Request]:
+        """rid -> the next request of the same session (arrival order; session workloads)."""
+        last: dict[int, Request] = {}
+        out: dict[int, Request] = {}
+        for r in self.requests:
+            if r.session_id >= 0:
+                prev = last.get(r.session_id)
+                if prev is not None:
+                    out[prev.rid] = r
+                last[r.session_id] = r
+        return out
 
     def connected(self, a: int, b: int) -> bool:
         """Whether KV can move between clusters ``a`` and ``b`` (same datacenter, or a link)."""
@@ -387,7 +406,9 @@ class Simulator:
         job.prefill_cluster = pc
         job.decode_cluster = dc
         job.mem_bytes = mem
-        # cached_tokens() is 0 without a cache: skip the call (most scenarios have none)
+        # a routing-time estimate for the queue's accounting; the hit that counts is matched
+        # when the job leaves the queue (_match_at_schedule). cached_tokens() is 0 without a
+        # cache: skip the call (most scenarios have none)
         cached = self.cached_tokens(pc.index, req) if pc.cache is not None else 0
         pulled = 0
         if d.pull_from is not None and d.pull_from != pc.index:
@@ -395,25 +416,19 @@ class Simulator:
             if other > cached:
                 pulled = other - cached
                 cached = other
+                job.pulled_cached = other
         job.cached_tokens = cached
-        job.cached_blocks = cached // BLOCK_TOKENS
-        job.new_tokens = req.input_tokens - cached
+        job.new_tokens = job.est_new_tokens = req.input_tokens - cached
         job.prefill_estimate_s = pc.stm.prefill_s([(job.new_tokens, cached)])
         req.prefill_cluster = pc.name
         req.decode_cluster = dc.name
         req.cached_tokens = cached
         req.pulled_tokens = pulled
         if pc.cache is not None and req.hash_ids:
-            pc.cache.touch(req.hash_ids, job.cached_blocks)
-            pc.cache.lookups_tokens += req.input_tokens
-            pc.cache.hits_tokens += cached
+            job.pending_keys = pc.cache.chain_keys(req.hash_ids, req.input_tokens // BLOCK_TOKENS)
+            pc.cache.add_pending(job.pending_keys)
         # the pair is connected (valid_decision): its link, or None inside one datacenter
         job.link = self._pair_link[pc.index][dc.index]
-        if job.link is not None:
-            job.transfer_bytes = self.kv_transfer_bytes(req, dc.index)
-        else:
-            job.transfer_bytes = self.kv_bytes_per_token * req.input_tokens + self.state_bytes
-        req.kv_bytes = job.transfer_bytes
         if pulled:
             self._start_pull(job, d.pull_from, inst)
         else:
@@ -460,9 +475,40 @@ class Simulator:
         nodes = max(1, math.ceil(cluster.gpus_per_instance / hw.gpus_per_node))
         return hw.rdma_bandwidth_bytes_s * nodes
 
+    def _match_at_schedule(self, job: Job) -> None:
+        """Match the prefix cache as ``job`` leaves its prefill queue (idempotent).
+
+        vLLM v1 looks cached blocks up when its scheduler takes a request from the waiting
+        queue (``Scheduler.schedule`` -> ``kv_cache_manager.get_computed_blocks``); SGLang
+        matches its radix tree when it forms a batch. A pulled prefix stays with the job."""
+        req = job.req
+        cache = job.prefill_cluster.cache
+        cached = job.pulled_cached
+        if cache is not None and req.hash_ids:
+            local = min(cache.match_blocks(req.hash_ids) * BLOCK_TOKENS, req.input_tokens - 1)
+            if local > cached:
+                cached = local
+        job.cached_tokens = cached
+        job.new_tokens = req.input_tokens - cached
+
     def _on_prefill_start(self, job: Job, now: float, duration: float) -> None:
         req = job.req
         req.prefill_start_s = now
+        # the schedule-time hit is final now: record it, refresh the LRU, and size the KV to
+        # send against the decode cluster's cache as it is now
+        cached = job.cached_tokens
+        job.cached_blocks = cached // BLOCK_TOKENS
+        req.cached_tokens = cached
+        cache = job.prefill_cluster.cache
+        if cache is not None and req.hash_ids:
+            cache.touch(req.hash_ids, job.cached_blocks)
+            cache.lookups_tokens += req.input_tokens
+            cache.hits_tokens += cached
+        if job.link is not None:
+            job.transfer_bytes = self.kv_transfer_bytes(req, job.decode_cluster.index)
+        else:
+            job.transfer_bytes = self.kv_bytes_per_token * req.input_tokens + self.state_bytes
+        req.kv_bytes = job.transfer_bytes
         job.flow_done = False
         job.prefill_done = False
         if job.link is not None:
@@ -477,6 +523,7 @@ class Simulator:
         pc = job.prefill_cluster
         if pc.cache is not None and req.hash_ids:
             pc.cache.insert(req.hash_ids, req.input_tokens // BLOCK_TOKENS)
+            self._release_pending(job)
         layer_bytes = job.transfer_bytes / self.num_layers
         if job.link is None:
             rdma = self._rdma_bytes_s(pc)
@@ -486,6 +533,22 @@ class Simulator:
                      self._on_transfer_event, (job, job.epoch))
         elif job.flow_done:
             self._finish_cross_dc_transfer(job)
+
+    def _on_prefill_chunk_done(self, job: Job) -> None:
+        """A chunk of ``job``'s prompt is computed: its full blocks become reusable now
+        (vLLM commits a request's full blocks to the prefix hash table as it schedules them,
+        ``KVCacheManager.allocate_slots`` -> ``cache_blocks``)."""
+        req = job.req
+        cache = job.prefill_cluster.cache
+        if cache is not None and req.hash_ids:
+            blocks = (job.cached_tokens + job.done_tokens) // BLOCK_TOKENS
+            if blocks > 0:
+                cache.insert(req.hash_ids[:blocks], blocks, final=False)
+
+    def _release_pending(self, job: Job) -> None:
+        if job.pending_keys is not None:
+            job.prefill_cluster.cache.remove_pending(job.pending_keys)
+            job.pending_keys = None
 
     def _finish_cross_dc_transfer(self, job: Job) -> None:
         # all bytes are through; but with layer-wise pipelining the last layer's KV exists
@@ -529,7 +592,26 @@ class Simulator:
 
     def _on_decode_done(self, job: Job) -> None:
         job.req.finish_s = self.env.now
+        dc = job.decode_cluster
+        if dc.cache is not None and dc.spec.cache_output:
+            self._cache_output(job.req, dc.cache)
         self._complete(job)
+
+    def _cache_output(self, req: Request, cache) -> None:
+        """Store prompt + generated tokens at finish (SGLang ``RadixCache.cache_finished_req``).
+
+        The generated tokens' block ids are those the next turn of the same conversation
+        carries (its prompt = this prompt + this output + new text), so only session-built
+        workloads with a later turn cache their output."""
+        nxt = self._next_turn.get(req.rid)
+        if nxt is None or not req.hash_ids:
+            return
+        full = (req.input_tokens + req.output_tokens) // BLOCK_TOKENS
+        ids = nxt.hash_ids
+        n_prompt = req.input_tokens // BLOCK_TOKENS
+        if ids is None or len(ids) < full or tuple(ids[:n_prompt]) != tuple(req.hash_ids[:n_prompt]):
+            return
+        cache.insert(ids[:full], full)
 
     def _complete(self, job: Job) -> None:
         self.completed += 1
@@ -543,6 +625,7 @@ class Simulator:
         req = job.req
         job.epoch += 1
         req.retries += 1
+        self._release_pending(job)
         if req.retries > MAX_RETRIES:
             self._reject(req, "fault")
             return

@@ -31,16 +31,20 @@ class RandomRouter:
 def scenarios(draw):
     with_prfaas = draw(st.booleans())
     cache_gb = draw(st.sampled_from([0, 0.5, 50]))
+    prefill = {"max_batch": draw(st.integers(1, 4)), "max_batch_tokens": draw(st.sampled_from([512, 4096, 65536]))}
+    if draw(st.booleans()):  # chunked prefill, sometimes with a per-request chunk cap
+        prefill.update(chunked=True, long_prefill_tokens=draw(st.sampled_from([0, 256, 1000])))
+    cache_opts = {"snapshot_interval_blocks": draw(st.sampled_from([0, 1, 2])), "cache_output": draw(st.booleans())}
     pd = pd_cluster(
-        instances=draw(st.integers(2, 4)), prefill_instances=1,
-        prefill={"max_batch": draw(st.integers(1, 4)), "max_batch_tokens": draw(st.sampled_from([512, 4096, 65536]))},
-        decode={"max_batch": draw(st.integers(1, 8))}, prefix_cache_gb=cache_gb,
+        instances=draw(st.integers(2, 4)), prefill_instances=1, prefill=prefill,
+        decode={"max_batch": draw(st.integers(1, 8))}, prefix_cache_gb=cache_gb, prefix_cache=cache_opts,
     )
     pd["prefill_instances"] = draw(st.integers(1, pd["instances"] - 1))
     clusters = [pd]
     links = []
     if with_prfaas:
-        clusters.insert(0, prfaas_cluster(instances=draw(st.integers(1, 3)), prefix_cache_gb=cache_gb))
+        clusters.insert(0, prfaas_cluster(instances=draw(st.integers(1, 3)), prefix_cache_gb=cache_gb,
+                                          prefill=dict(prefill), prefix_cache=cache_opts))
         fl = {"interval_s": 0.5, "sigma": 0.3, "dip_probability": 0.3, "dip_fraction": 0.1} if draw(st.booleans()) else None
         l = link(bandwidth_gbps=draw(st.sampled_from([0.5, 8.0, 100.0])), tcp_connections=draw(st.integers(1, 8)),
                  per_connection_gbps=draw(st.sampled_from([0.1, 1.0, 10.0])))
@@ -88,6 +92,24 @@ def test_invariants(case):
             violations.append("batch")
 
     Instance.admit = checked_admit
+    # prefill steps: budget, batch size and chunk cap respected; chunks add up per request
+    start_batch = Instance._start_batch
+    computed: dict[int, int] = {}
+
+    def checked_start_batch(self):
+        start_batch(self)
+        c = self.cluster
+        chunks = [j.chunk_tokens for j in self.batch]
+        if len(chunks) > c.max_prefill_batch or min(chunks) <= 0:
+            violations.append("prefill batch")
+        if (len(chunks) > 1 or c.chunked_prefill) and sum(chunks) > c.max_batch_tokens:
+            violations.append("token budget")
+        if c.long_prefill_tokens and max(chunks) > c.long_prefill_tokens:
+            violations.append("chunk cap")
+        for j in self.batch:
+            computed[j.req.rid] = computed.get(j.req.rid, 0) + j.chunk_tokens
+
+    Instance._start_batch = checked_start_batch
     times: list[float] = []
     step = sim.env.step
 
@@ -100,6 +122,7 @@ def test_invariants(case):
         summary = sim.run()
     finally:
         Instance.admit = admit
+        Instance._start_batch = start_batch
     assert not violations
 
     n = len(sim.requests)
@@ -125,7 +148,14 @@ def test_invariants(case):
     # link capacity never exceeded
     for lk in sim.links:
         assert max(lk.rate_log_bytes_s) <= lk.nominal_bytes_s * (1 + 1e-9)
-    # caches within capacity
+    # prefill computed exactly the uncached part of each prompt (once, when never re-routed)
+    for r in sim.requests:
+        if not r.rejected and not r.retries:
+            assert computed[r.rid] == r.input_tokens - r.cached_tokens
+    # caches within capacity; nothing left registered as in flight
     for c in sim.clusters:
         if c.cache is not None:
             assert c.cache.used_bytes <= c.cache.capacity_bytes * (1 + 1e-9)
+            assert c.cache.pending_keys == 0
+        for inst in c.instances:
+            assert not inst.running and not inst.queue
