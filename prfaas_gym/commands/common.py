@@ -70,13 +70,14 @@ def dump_json(obj: Any) -> str:
     return json.dumps(jsonable(obj), allow_nan=False)
 
 
-def progress_bar(total: int, desc: str) -> tuple[Callable[[int, int], None] | None, Callable[[], None]]:
+def progress_bar(total: int, desc: str, unit: str = "req") -> tuple[Callable[[int, int], None] | None,
+                                                                  Callable[[], None]]:
     """A tqdm progress callback on an interactive stderr, else ``None``; plus a closer."""
     if not sys.stderr.isatty():
         return None, lambda: None
     from tqdm import tqdm
 
-    bar = tqdm(total=total, desc=desc, unit="req", file=sys.stderr, leave=False)
+    bar = tqdm(total=total, desc=desc, unit=unit, file=sys.stderr, leave=False)
 
     def update(done: int, _total: int) -> None:
         bar.update(done - bar.n)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 from prfaas_gym.commands.common import (
     add_data_dir_argument, add_seeded_runs_arguments, check_run_args, dump_json, fmt, progress_bar,
     resolve_data_dir,
 )
 from prfaas_gym.evaluation.bound import ROLE_MODES
+from prfaas_gym.parallel import add_backend_arguments, backend_from_args, map_tasks
 
 
 def add_bound_parser(sub) -> argparse.ArgumentParser:
@@ -30,14 +32,27 @@ def add_bound_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--plot", default=None, metavar="PNG",
                    help="also draw bound and policy goodput per seed to this image (needs matplotlib)")
     add_data_dir_argument(p)
+    add_backend_arguments(p)
     p.set_defaults(func=run_bound)
     return p
 
 
-def run_bound(args: argparse.Namespace) -> int:
-    """Handler of ``bound``."""
+def bound_task(task: tuple, data_dir: Any = None) -> dict:
+    """One unit of ``bound``: ``("lp", scenario, seed, workload, slot_s, roles)`` -> the seed's
+    bound (``GoodputBound.as_dict``), ``("run", scenario, seed, workload, policy)`` -> the
+    policy's summary."""
     from prfaas_gym.evaluation.bound import goodput_upper_bound
     from prfaas_gym.evaluation.compare import run_policy
+
+    kind, scenario, seed, workload = task[:4]
+    if kind == "lp":
+        return goodput_upper_bound(scenario, seed, slot_s=task[4], roles=task[5], data_dir=data_dir,
+                                   **workload).as_dict()
+    return run_policy(scenario, task[4], seed, data_dir=data_dir, **workload)[0]
+
+
+def run_bound(args: argparse.Namespace) -> int:
+    """Handler of ``bound``."""
     from prfaas_gym.evaluation.stats import mean_ci
     from prfaas_gym.scenario import load_scenario
 
@@ -46,28 +61,26 @@ def run_bound(args: argparse.Namespace) -> int:
         raise ValueError("--slot-s: must be > 0")
     policies = [s.strip() for s in (args.policies or "").split(",") if s.strip()]
     scenario = load_scenario(args.scenario)
-    data_dir = resolve_data_dir(args.data_dir)
+    backend = backend_from_args(args, resolve_data_dir(args.data_dir))
     seeds = list(range(args.seed_offset, args.seed_offset + args.seeds))
-    workload = dict(n_requests=args.requests, rate_rps=args.rate, duration_s=args.duration_s, data_dir=data_dir)
-    update, close = progress_bar(len(seeds) * (1 + len(policies)), f"bound {scenario.name}")
-    rows, done = [], 0
+    workload = dict(n_requests=args.requests, rate_rps=args.rate, duration_s=args.duration_s)
+    tasks: list[tuple] = []
+    for seed in seeds:  # the serial order: each seed's LP, then its policy runs
+        tasks.append(("lp", scenario, seed, workload, args.slot_s, args.roles))
+        tasks += [("run", scenario, seed, workload, pol) for pol in policies]
+    update, close = progress_bar(len(tasks), f"bound {scenario.name}", unit="run")
     try:
-        for seed in seeds:
-            b = goodput_upper_bound(scenario, seed, slot_s=args.slot_s, roles=args.roles, **workload)
-            row = b.as_dict()
-            done += 1
-            if update:
-                update(done, 0)
-            for pol in policies:
-                summary, _ = run_policy(scenario, pol, seed, **workload)
-                row[f"{pol}:goodput_rps"] = summary["goodput_rps"]
-                row[f"{pol}:headroom"] = b.goodput_rps_max / summary["goodput_rps"] if summary["goodput_rps"] > 0 else None
-                done += 1
-                if update:
-                    update(done, 0)
-            rows.append(row)
+        results = iter(map_tasks(bound_task, tasks, backend, progress=update))
     finally:
         close()
+    rows = []
+    for _seed in seeds:
+        row = next(results)
+        for pol in policies:
+            goodput = next(results)["goodput_rps"]
+            row[f"{pol}:goodput_rps"] = goodput
+            row[f"{pol}:headroom"] = row["goodput_rps_max"] / goodput if goodput > 0 else None
+        rows.append(row)
     doc = {
         "scenario": scenario.name, "seeds": seeds, "slot_s": args.slot_s, "roles": args.roles,
         "rows": rows,

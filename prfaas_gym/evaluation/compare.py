@@ -8,11 +8,12 @@ model path), optionally ``ROUTER+PROVISIONER`` (e.g. ``prfaas-threshold+paper-im
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from prfaas_gym.evaluation.stats import mean_ci
+from prfaas_gym.parallel import SERIAL, Backend, map_tasks
 
 EXCLUDED_METRICS = ("wall_time_s",)
 
@@ -44,6 +45,25 @@ def run_policy(
                           n_requests=n_requests, rate_rps=rate_rps, duration_s=duration_s)
     summary = sim.run()
     return summary, (sim if keep_sim else None)
+
+
+@dataclass(frozen=True)
+class RunTask:
+    """One (policy, seed) run of a comparison: what a worker needs (see ``prfaas_gym.parallel``)."""
+
+    scenario: Any
+    policy: str
+    seed: int
+    n_requests: int | None = None
+    rate_rps: float | None = None
+    duration_s: float | None = None
+
+
+def run_task(task: RunTask, data_dir: str | Path | None = None) -> dict:
+    """The summary of one :class:`RunTask` (the parallel backends' unit of work)."""
+    summary, _ = run_policy(task.scenario, task.policy, task.seed, n_requests=task.n_requests,
+                            rate_rps=task.rate_rps, duration_s=task.duration_s, data_dir=data_dir)
+    return summary
 
 
 @dataclass
@@ -120,6 +140,7 @@ def compare_policies(
     data_dir: str | Path | None = None,
     keep_sims: bool = False,
     progress: Callable[[int, int], None] | None = None,
+    backend: Backend = SERIAL,
 ) -> Comparison:
     """Run every policy on seeds ``seed_offset .. seed_offset + seeds - 1`` (paired).
 
@@ -128,7 +149,26 @@ def compare_policies(
         policies: policy specs (see the module docstring); checked before anything runs.
         keep_sims: keep the finished simulators (``Comparison.sims``) for plots.
         progress: ``progress(done_runs, total_runs)``.
+        backend: where the runs go (``prfaas_gym.parallel``); any backend gives the same numbers.
     """
+    sc, seed_list = prepare_comparison(scenario, policies, seeds, seed_offset)
+    tasks = comparison_tasks(sc, policies, seed_list, n_requests=n_requests, rate_rps=rate_rps,
+                             duration_s=duration_s)
+    if data_dir is not None and backend.data_dir is None:
+        backend = replace(backend, data_dir=Path(data_dir))
+    if keep_sims:  # simulators cannot leave their process: serial, not journaled
+        if backend.parallel or backend.resume_dir is not None:
+            raise ValueError("keep_sims: needs the serial backend without a journal")
+        pairs = map_tasks(_run_task_keep_sim, tasks, backend, progress=progress)
+    else:
+        pairs = [(s, None) for s in map_tasks(run_task, tasks, backend, progress=progress)]
+    return collect_comparison(sc, policies, seed_list, rate_rps, tasks, pairs)
+
+
+def prepare_comparison(scenario: Any, policies: Sequence[str], seeds: int,
+                       seed_offset: int) -> tuple[Any, list[int]]:
+    """Check the arguments, load the scenario and build every policy once (fail fast on
+    unknown names, before any run); returns ``(scenario, seed list)``."""
     from prfaas_gym.policies import make_provisioner, make_router
     from prfaas_gym.scenario import Scenario, load_scenario
 
@@ -139,21 +179,34 @@ def compare_policies(
     if len(set(policies)) != len(policies):
         raise ValueError(f"policies: duplicates in {list(policies)}")
     sc = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
-    for p in policies:  # fail fast on unknown names
+    for p in policies:
         router, prov = split_policy(p)
         make_router(router, sc, seed=seed_offset)
         make_provisioner(prov, sc)
-    seed_list = [seed_offset + i for i in range(seeds)]
-    result = Comparison(sc.name, list(policies), seed_list, rate_rps=rate_rps)
-    total, done = len(policies) * len(seed_list), 0
-    for seed in seed_list:
-        for p in policies:
-            summary, sim = run_policy(sc, p, seed, n_requests=n_requests, rate_rps=rate_rps,
-                                      duration_s=duration_s, data_dir=data_dir, keep_sim=keep_sims)
-            result.runs.setdefault(p, []).append(summary)
-            if keep_sims:
-                result.sims.setdefault(p, []).append(sim)
-            done += 1
-            if progress is not None:
-                progress(done, total)
+    return sc, [seed_offset + i for i in range(seeds)]
+
+
+def collect_comparison(sc: Any, policies: Sequence[str], seeds: list[int], rate_rps: float | None,
+                       tasks: Sequence[RunTask], pairs: Sequence[tuple[dict, Any]]) -> Comparison:
+    """A :class:`Comparison` from the tasks of :func:`comparison_tasks` and their
+    ``(summary, simulator or None)`` results."""
+    result = Comparison(sc.name, list(policies), list(seeds), rate_rps=rate_rps)
+    for task, (summary, sim) in zip(tasks, pairs):
+        result.runs.setdefault(task.policy, []).append(summary)
+        if sim is not None:
+            result.sims.setdefault(task.policy, []).append(sim)
     return result
+
+
+def _run_task_keep_sim(task: RunTask, data_dir: str | Path | None = None) -> tuple[dict, Any]:
+    return run_policy(task.scenario, task.policy, task.seed, n_requests=task.n_requests,
+                      rate_rps=task.rate_rps, duration_s=task.duration_s, data_dir=data_dir,
+                      keep_sim=True)
+
+
+def comparison_tasks(scenario: Any, policies: Sequence[str], seeds: Sequence[int], *,
+                     n_requests: int | None = None, rate_rps: float | None = None,
+                     duration_s: float | None = None) -> list[RunTask]:
+    """The runs of a comparison, seed-major (the serial order)."""
+    return [RunTask(scenario, p, seed, n_requests, rate_rps, duration_s)
+            for seed in seeds for p in policies]

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from prfaas_gym.evaluation.compare import compare_policies
+from prfaas_gym.evaluation.compare import (
+    collect_comparison, comparison_tasks, prepare_comparison, run_task,
+)
+from prfaas_gym.parallel import SERIAL, Backend, map_tasks
 
 CURVE_METRICS = (
     "throughput_rps", "goodput_rps", "slo_attainment", "ttft_mean_s", "ttft_p90_s",
@@ -24,8 +28,10 @@ def load_sweep(
     duration_s: float | None = None,
     data_dir: str | Path | None = None,
     progress: Callable[[int, int], None] | None = None,
+    backend: Backend = SERIAL,
 ) -> dict:
-    """Run :func:`compare_policies` at each arrival rate (paired seeds at each rate).
+    """Run :func:`compare_policies` at each arrival rate (paired seeds at each rate); all
+    rates' runs go to ``backend`` as one batch (same numbers on any backend).
 
     Returns ``{"scenario", "seeds", "rates", "curves": {policy: {metric: [{"rate_rps",
     "mean", "ci95"}...]}}, "rows": [...]}``; ``rows`` is the per-(rate, policy, seed) table.
@@ -34,28 +40,24 @@ def load_sweep(
         raise ValueError("rates: give at least one")
     if any(not r > 0 for r in rates):
         raise ValueError(f"rates: must all be > 0, got {list(rates)}")
-    total = len(rates) * len(policies) * seeds
+    sc, seed_list = prepare_comparison(scenario, policies, seeds, seed_offset)
+    batches = [comparison_tasks(sc, policies, seed_list, n_requests=n_requests, rate_rps=float(r),
+                                duration_s=duration_s) for r in rates]
+    if data_dir is not None and backend.data_dir is None:
+        backend = replace(backend, data_dir=Path(data_dir))
+    summaries = iter(map_tasks(run_task, [t for b in batches for t in b], backend, progress=progress))
     curves: dict[str, dict[str, list[dict]]] = {p: {m: [] for m in CURVE_METRICS} for p in policies}
     rows: list[dict] = []
-    name, seed_list = "", []
-    for k, rate in enumerate(rates):
-        offset = k * len(policies) * seeds
-
-        def prog(done: int, _t: int, offset: int = offset) -> None:
-            if progress is not None:
-                progress(offset + done, total)
-
-        comp = compare_policies(scenario, policies, seeds=seeds, seed_offset=seed_offset,
-                                n_requests=n_requests, rate_rps=float(rate), duration_s=duration_s,
-                                data_dir=data_dir, progress=prog)
-        name, seed_list = comp.scenario, comp.seeds
+    for rate, tasks in zip(rates, batches):
+        comp = collect_comparison(sc, policies, seed_list, float(rate), tasks,
+                                  [(next(summaries), None) for _ in tasks])
         agg = comp.aggregate()
         for p in policies:
             for m in CURVE_METRICS:
                 if m in agg[p]:
                     curves[p][m].append({"rate_rps": float(rate), **agg[p][m]})
         rows.extend(comp.rows())
-    return {"scenario": name, "seeds": seed_list, "rates": [float(r) for r in rates],
+    return {"scenario": sc.name, "seeds": seed_list, "rates": [float(r) for r in rates],
             "curves": curves, "rows": rows}
 
 

@@ -24,11 +24,15 @@ in the rate; the trace records every run so a violation is visible.
 from __future__ import annotations
 
 import math
+import os
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import numpy as np
+
+from prfaas_gym.parallel import SERIAL, Backend, map_tasks
 
 DEFAULT_REQUESTS = 10_000
 """Requests per run unless given: an 8,000-request window keeps the completion test sharp and
@@ -238,6 +242,7 @@ def find_capacity(
     max_runs: int = 40,
     data_dir: Any = None,
     on_run: Callable[[RunRecord], None] | None = None,
+    backend: Backend | None = None,
 ) -> CapacityResult:
     """The highest arrival rate ``scenario`` sustains under ``policy`` (module docstring).
 
@@ -252,12 +257,12 @@ def find_capacity(
         expand: factor by which the bracket grows until it holds the capacity.
         max_runs: give up (ValueError) after this many runs.
         on_run: called after every run (progress output).
+        backend: where runs go (``prfaas_gym.parallel``); with W local workers the next W
+            rates of the bisection tree run at once (same trace and answer as serial).
 
     Raises:
         ValueError: bad arguments, or no bracket found within ``max_runs`` runs.
     """
-    from prfaas_gym.api import build_simulator
-
     if not rel_tol > 0:
         raise ValueError(f"rel_tol: must be > 0, got {rel_tol}")
     if not expand > 1:
@@ -277,49 +282,33 @@ def find_capacity(
 
     trace: list[RunRecord] = []
     summaries: dict[float, dict[str, Any]] = {}
-
-    def run(rate: float) -> bool:
-        if len(trace) >= max_runs:
-            raise ValueError(f"capacity: no answer within {max_runs} runs (last rate {rate:.4g} req/s)")
-        t = time.perf_counter()
-        sim = build_simulator(scenario, policy, seed=seed, data_dir=data_dir,
-                              n_requests=n, rate_rps=rate, duration_s=None)
-        summary = sim.run()
-        v = judge_simulator(sim, criterion)
-        rec = RunRecord(rate, v.sustained, v.completion_ratio, v.tpot_ok_fraction,
-                        v.ttft_growth, v.reasons, time.perf_counter() - t)
-        trace.append(rec)
-        if v.sustained:
-            summaries[rate] = {**summary, "completion_ratio": v.completion_ratio,
-                               "tpot_ok_fraction": v.tpot_ok_fraction, "ttft_growth": v.ttft_growth}
-        if on_run is not None:
-            on_run(rec)
-        return v.sustained
-
-    lo, hi = math.nan, math.nan
-    rate = float(start_rps)
-    if run(rate):
-        lo = rate
-        while math.isnan(hi):
-            rate *= expand
-            if run(rate):
-                lo = rate
-            else:
-                hi = rate
-    else:
-        hi = rate
-        while math.isnan(lo):
-            rate /= expand
-            if run(rate):
-                lo = rate
-            else:
-                hi = rate
-    while hi - lo > rel_tol * lo:
-        mid = 0.5 * (lo + hi)
-        if run(mid):
-            lo = mid
-        else:
-            hi = mid
+    backend = backend or SERIAL
+    if data_dir is not None and backend.data_dir is None:
+        backend = replace(backend, data_dir=Path(data_dir))
+    width = (backend.workers or os.cpu_count() or 1) if backend.parallel else 1
+    state = _Bracket("start", None, None, float(start_rps))
+    while state.phase != "done":
+        # with W workers, run the next W rates of the bisection tree at once (both outcomes of
+        # the current run, then theirs, breadth first) and keep only the path actually taken:
+        # the trace is the serial one, the wall time shorter
+        nodes = _speculate(state, width, rel_tol, expand)
+        tasks = [_CapacityRun(scenario, policy, seed, n, node.rate, criterion) for node in nodes]
+        outcomes = dict(zip(nodes, map_tasks(capacity_run, tasks, backend)))
+        while state in outcomes:
+            if len(trace) >= max_runs:
+                raise ValueError(f"capacity: no answer within {max_runs} runs "
+                                 f"(last rate {state.rate:.4g} req/s)")
+            out = outcomes[state]
+            rec = RunRecord(state.rate, out["sustained"], out["completion_ratio"],
+                            out["tpot_ok_fraction"], out["ttft_growth"], tuple(out["reasons"]),
+                            out["wall_s"])
+            trace.append(rec)
+            if rec.sustained:
+                summaries[state.rate] = out["summary"]
+            if on_run is not None:
+                on_run(rec)
+            state = state.next(rec.sustained, rel_tol, expand)
+    lo = state.lo
     return CapacityResult(
         scenario=scenario.name,
         policy=policy if isinstance(policy, str) or policy is None else getattr(policy, "name", str(policy)),
@@ -334,6 +323,68 @@ def find_capacity(
         seed=seed,
         wall_time_s=time.perf_counter() - started,
     )
+
+
+@dataclass(frozen=True)
+class _Bracket:
+    """The bisection's state: ``rate`` is the next rate to run (module docstring)."""
+
+    phase: str  # "start", "up" (widening upwards), "down", "bisect", "done"
+    lo: float | None  # highest rate sustained so far
+    hi: float | None  # lowest rate not sustained so far
+    rate: float
+
+    def next(self, sustained: bool, rel_tol: float, expand: float) -> "_Bracket":
+        """The state after running ``rate`` with outcome ``sustained``."""
+        lo, hi, rate = self.lo, self.hi, self.rate
+        if self.phase in ("start", "up") and sustained:
+            return _Bracket("up", rate, hi, rate * expand)
+        if self.phase in ("start", "down") and not sustained:
+            return _Bracket("down", lo, rate, rate / expand)
+        lo, hi = (rate, hi) if sustained else (lo, rate)
+        if hi - lo > rel_tol * lo:
+            return _Bracket("bisect", lo, hi, 0.5 * (lo + hi))
+        return _Bracket("done", lo, hi, 0.0)
+
+
+def _speculate(state: _Bracket, width: int, rel_tol: float, expand: float) -> list[_Bracket]:
+    """The first ``width`` unfinished states of the outcome tree below ``state``, breadth first."""
+    nodes, queue = [], [state]
+    while queue and len(nodes) < width:
+        node = queue.pop(0)
+        if node.phase != "done" and node not in nodes:
+            nodes.append(node)
+            queue += [node.next(True, rel_tol, expand), node.next(False, rel_tol, expand)]
+    return nodes
+
+
+@dataclass(frozen=True)
+class _CapacityRun:
+    """One run of the bisection (a ``prfaas_gym.parallel`` task)."""
+
+    scenario: Any
+    policy: Any
+    seed: int
+    n_requests: int
+    rate_rps: float
+    criterion: Criterion
+
+
+def capacity_run(task: _CapacityRun, data_dir: Any = None) -> dict[str, Any]:
+    """Simulate one rate and judge it: the verdict's fields, ``wall_s`` and (when sustained)
+    the summary with the verdict's numbers."""
+    from prfaas_gym.api import build_simulator
+
+    t = time.perf_counter()
+    sim = build_simulator(task.scenario, task.policy, seed=task.seed, data_dir=data_dir,
+                          n_requests=task.n_requests, rate_rps=task.rate_rps, duration_s=None)
+    summary = sim.run()
+    v = judge_simulator(sim, task.criterion)
+    verdict = {"sustained": v.sustained, "completion_ratio": v.completion_ratio,
+               "tpot_ok_fraction": v.tpot_ok_fraction, "ttft_growth": v.ttft_growth}
+    return {**verdict, "reasons": list(v.reasons), "wall_s": time.perf_counter() - t,
+            "summary": {**summary, **{k: v for k, v in verdict.items() if k != "sustained"}}
+            if v.sustained else None}
 
 
 def capacity_points(

@@ -13,6 +13,8 @@ from typing import Any, Callable
 
 from prfaas_gym.commands.common import add_data_dir_argument, dump_json, fmt, format_table, resolve_data_dir
 
+from prfaas_gym.parallel import add_backend_arguments, backend_from_args
+
 from .capacity import DEFAULT_REQUESTS, CapacityResult, Criterion, RunRecord, find_capacity
 
 
@@ -39,6 +41,7 @@ def add_capacity_parser(sub: "argparse._SubParsersAction[argparse.ArgumentParser
                    help="override a scenario field, e.g. --set router.threshold_tokens=8000")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     add_data_dir_argument(p)
+    add_backend_arguments(p)
     p.set_defaults(func=run_capacity)
     return p
 
@@ -84,6 +87,7 @@ def run_capacity(args: argparse.Namespace) -> int:
         scenario, args.policy, criterion=Criterion(completion_tolerance=args.completion_tolerance),
         seed=args.seed, n_requests=args.requests, start_rps=args.start_rps,
         rel_tol=args.rel_tol, data_dir=data_dir, on_run=progress_printer(),
+        backend=backend_from_args(args, data_dir),
     )
     if plan is not None:
         result.extra["plan"] = plan.to_dict()

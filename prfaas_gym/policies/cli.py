@@ -10,6 +10,7 @@ from prfaas_gym.commands.common import (
     add_data_dir_argument, add_seeded_runs_arguments, check_run_args, dump_json, fmt, progress_bar,
     resolve_data_dir,
 )
+from prfaas_gym.parallel import add_backend_arguments, backend_from_args
 
 TABLE_METRICS = ("completed", "rejected", "goodput_rps", "slo_attainment", "ttft_p90_s",
                  "tpot_p90_s", "egress_gbps_mean", "offload_fraction")
@@ -23,6 +24,7 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--out", default=None, metavar="FILE", help="write per-run rows to a CSV file")
     add_data_dir_argument(p)
+    add_backend_arguments(p)
 
 
 def add_compare_parser(sub) -> argparse.ArgumentParser:
@@ -106,11 +108,12 @@ def run_compare(args: argparse.Namespace) -> int:
     check_run_args(args)
     policies = _policies(args.policies)
     scenario = load_scenario(args.scenario)
-    update, close = progress_bar(len(policies) * args.seeds, f"compare {scenario.name}")
+    backend = backend_from_args(args, resolve_data_dir(args.data_dir))
+    update, close = progress_bar(len(policies) * args.seeds, f"compare {scenario.name}", unit="run")
     try:
         comp = compare_policies(scenario, policies, seeds=args.seeds, seed_offset=args.seed_offset,
                                 n_requests=args.requests, rate_rps=args.rate, duration_s=args.duration_s,
-                                data_dir=resolve_data_dir(args.data_dir), progress=update)
+                                progress=update, backend=backend)
     finally:
         close()
     if args.out:
@@ -129,11 +132,13 @@ def run_sweep(args: argparse.Namespace) -> int:
     policies = _policies(args.policies)
     rates = _rates(args.rates)
     scenario = load_scenario(args.scenario)
-    update, close = progress_bar(len(policies) * args.seeds * len(rates), f"sweep {scenario.name}")
+    backend = backend_from_args(args, resolve_data_dir(args.data_dir))
+    update, close = progress_bar(len(policies) * args.seeds * len(rates), f"sweep {scenario.name}",
+                                 unit="run")
     try:
         res = load_sweep(scenario, policies, rates, seeds=args.seeds, seed_offset=args.seed_offset,
                          n_requests=args.requests, duration_s=args.duration_s,
-                         data_dir=resolve_data_dir(args.data_dir), progress=update)
+                         progress=update, backend=backend)
     finally:
         close()
     if args.out:
