@@ -1,6 +1,6 @@
-"""Train on ``prfaas/DualTimescale-v0``: the threshold every short interval and the P/D split every long one.
+"""Train on ``prfaas/DualTimescale-v1``: the threshold every short interval and the P/D split every long one.
 
-PPO on ``prfaas/DualTimescale-v0``: the threshold every short interval and the P/D split every long one.
+PPO on ``prfaas/DualTimescale-v1``: the threshold every short interval and the P/D split every long one.
 Algorithm: "ppo". Envs, callbacks and saving come from :mod:`prfaas_gym.training`.
 
     python agents/train_dual.py --scenario envs/bursty_fluctuating.yaml --total-timesteps 20000
@@ -19,7 +19,7 @@ from prfaas_gym.training.config import ControlSettings, parse_settings
 class DualSettings(ControlSettings):
     """Settings: :class:`ControlSettings` defaults (fields documented on :class:`TrainSettings`)."""
 
-    env_id: str = "prfaas/DualTimescale-v0"
+    env_id: str = "prfaas/DualTimescale-v1"
     heuristics: str = "mooncake-conductor,least-loaded,prfaas-threshold,prfaas-adaptive,prfaas-threshold+paper-imbalance"
 
 

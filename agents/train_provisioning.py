@@ -1,6 +1,6 @@
-"""Train on ``prfaas/Provisioning-v0``: move PD instances between prefill and decode every long interval.
+"""Train on ``prfaas/Provisioning-v1``: move PD instances between prefill and decode every long interval.
 
-PPO on ``prfaas/Provisioning-v0``: move PD instances between prefill and decode every long interval.
+PPO on ``prfaas/Provisioning-v1``: move PD instances between prefill and decode every long interval.
 Algorithm: "ppo". Envs, callbacks and saving come from :mod:`prfaas_gym.training`.
 
     python agents/train_provisioning.py --scenario envs/bursty_fluctuating.yaml --total-timesteps 20000
@@ -19,7 +19,7 @@ from prfaas_gym.training.config import ControlSettings, parse_settings
 class ProvisioningSettings(ControlSettings):
     """Settings: :class:`ControlSettings` defaults (fields documented on :class:`TrainSettings`)."""
 
-    env_id: str = "prfaas/Provisioning-v0"
+    env_id: str = "prfaas/Provisioning-v1"
     heuristics: str = "mooncake-conductor,least-loaded,prfaas-threshold,prfaas-threshold+paper-imbalance,prfaas-threshold+queue-autoscaler"
 
 

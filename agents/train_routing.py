@@ -1,4 +1,4 @@
-"""Train a per-request router on ``prfaas/Routing-v0`` (MaskablePPO or PPO).
+"""Train a per-request router on ``prfaas/Routing-v1`` (MaskablePPO or PPO).
 
 Recipe: behaviour-clone the best heuristic (``bc_heuristic``) on training seeds, then
 fine-tune with (Maskable)PPO. Everything else (envs, callbacks, saving) comes from
@@ -30,7 +30,7 @@ class RoutingSettings(TrainSettings):
         dagger_epochs: supervised epochs over the aggregated data after each round.
     """
 
-    env_id: str = "prfaas/Routing-v0"
+    env_id: str = "prfaas/Routing-v1"
     scenario: str = "envs/bursty_fluctuating.yaml"
     algo: str = "maskable_ppo"
     n_requests: int | None = 1000

@@ -1,6 +1,6 @@
-"""Train PPO or SAC on ``prfaas/Threshold-v0``: set the routing threshold (and optional bandwidth cap) every control interval.
+"""Train PPO or SAC on ``prfaas/Threshold-v1``: set the routing threshold (and optional bandwidth cap) every control interval.
 
-PPO or SAC on ``prfaas/Threshold-v0``: set the routing threshold (and optional bandwidth cap) every control interval.
+PPO or SAC on ``prfaas/Threshold-v1``: set the routing threshold (and optional bandwidth cap) every control interval.
 Algorithm: "ppo" or "sac". Envs, callbacks and saving come from :mod:`prfaas_gym.training`.
 
     python agents/train_threshold.py --scenario envs/bursty_fluctuating.yaml --total-timesteps 20000
@@ -19,7 +19,7 @@ from prfaas_gym.training.config import ControlSettings, parse_settings
 class ThresholdSettings(ControlSettings):
     """Settings: :class:`ControlSettings` defaults (fields documented on :class:`TrainSettings`)."""
 
-    env_id: str = "prfaas/Threshold-v0"
+    env_id: str = "prfaas/Threshold-v1"
     heuristics: str = "mooncake-conductor,least-loaded,prfaas-threshold,prfaas-adaptive"
 
 

@@ -82,7 +82,7 @@ def main() -> None:
           f"{'sim s/step':>10} {'steps':>6}")
     rows = [(env_id, env_id, None) for env_id in BASE_IDS]
     # the initial PD-P instances of the paper scenario (pd/0..pd/2 = actions 1..3), round robin
-    rows.insert(1, ("prfaas/Routing-v0", "Routing-v0 rr pd/0-2", [1, 2, 3]))
+    rows.insert(1, ("prfaas/Routing-v1", "Routing-v1 rr pd/0-2", [1, 2, 3]))
     for env_id, label, rr in rows:
         made = gym.make(env_id, n_requests=args.requests)
         action = RoundRobin(rr) if rr else trivial_action(env_id, made.action_space)

@@ -1,8 +1,8 @@
 """Gymnasium environments over the PrfaaS simulator.
 
 Ids (registered on ``import prfaas_gym``, see :mod:`prfaas_gym.env.registration` and
-docs/envs.md): ``prfaas/Routing-v0``, ``prfaas/Threshold-v0``, ``prfaas/Provisioning-v0``,
-``prfaas/DualTimescale-v0`` and their ``prfaas/<Base>-<scenario>-<reward>-v0`` variants.
+docs/envs.md): ``prfaas/Routing-v1``, ``prfaas/Threshold-v1``, ``prfaas/Provisioning-v1``,
+``prfaas/DualTimescale-v1`` and their ``prfaas/<Base>-<scenario>-<reward>-v1`` variants.
 
 The env classes are imported lazily so that ``import prfaas_gym`` stays light.
 """

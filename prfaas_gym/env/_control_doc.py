@@ -28,11 +28,29 @@ CONTROL_OBS_DOC = """
 """
 
 CONTROL_REWARD_DOC = """
-    Paid each step for the requests that ended during the interval (see
-    :mod:`prfaas_gym.env.rewards`): ``goodput`` +1 per completion meeting both SLOs; ``slo``
+    Paid each step for the requests that ended during the interval (ids in
+    ``info["ended_rids"]``; see :mod:`prfaas_gym.env.rewards`): ``goodput`` +1 per completion meeting both SLOs; ``slo``
     also -1 per miss or rejection; ``latency`` -(TTFT/SLO + TPOT/SLO) per completion and -4
     per rejection; ``cost`` +1 per good completion minus (GPU + egress dollars of the
-    interval) / 0.05 $. Parts in ``info["reward_parts"]``.
+    interval) / 0.05 $. ``invalid_action="penalize"`` adds ``invalid`` = -1 per invalid
+    part of the action. Parts in ``info["reward_parts"]``.
+"""
+
+CONTROL_INVALID_DOC = """
+    What an invalid action does is chosen at construction (``invalid_action=``): with
+    ``"reject"`` (default) the invalid part changes nothing (the controls keep their values),
+    ``"penalize"`` also costs ``invalid_action_penalty`` (1) per invalid part, ``"fallback"``
+    sets the scenario's default instead (its threshold; no cap; no P/D change).
+    ``info["invalid_action"]`` flags the step, ``info["invalid_actions"]`` counts the
+    episode's. A malformed action (wrong length, not numeric) raises ``ValueError``.
+"""
+
+CONTROL_VERSION_DOC = """
+    * v1: invalid actions (NaN, out of range, masked P/D moves) handled by ``invalid_action``
+      (v0: NaN thresholds leaked into the observation, out-of-range P/D moves moved several
+      instances, NaN discrete actions raised); action masks; ``info["ended_rids"]``;
+      ``step()`` after the end raises; arguments checked.
+    * v0: initial version.
 """
 
 CONTROL_END_DOC = """

@@ -14,7 +14,7 @@ from typing import Any
 import gymnasium as gym
 
 from prfaas_gym.env.driver import EnvSimulator
-from prfaas_gym.env.rewards import Outcome, RewardConfig, reward_parts, tally
+from prfaas_gym.env.rewards import LatencyIntegrator, Outcome, RewardConfig, reward_parts, tally
 from prfaas_gym.scenario import load_scenario
 
 # scenario ``env:`` keys understood by the envs (all optional)
@@ -28,7 +28,15 @@ ENV_KEY_DEFAULTS: dict[str, Any] = {
     "usd_per_request": 0.05,
     "egress_usd_per_gb": 0.02,
     "shaping_weight": 0.1,
+    "invalid_action_penalty": 1.0,  # invalid_action="penalize": reward per invalid action
 }
+
+INVALID_ACTION_MODES = ("reject", "penalize", "fallback")
+"""What an invalid action does (chosen at ``make`` time, see docs/envs.md): ``reject`` (the
+default) refuses it and the learner owns the outcome (Routing: the request is rejected;
+control envs: the invalid part of the action changes nothing), ``penalize`` does the same
+and adds ``invalid_action_penalty`` to the cost, ``fallback`` hands the decision to the
+scenario's heuristic (the paper's threshold rule; the v0 behaviour)."""
 
 
 # (minimum, minimum inclusive, integer) per key: every value must also be a finite number
@@ -42,6 +50,7 @@ ENV_KEY_LIMITS: dict[str, tuple[float, bool, bool]] = {
     "usd_per_request": (0.0, False, False),
     "egress_usd_per_gb": (0.0, True, False),
     "shaping_weight": (0.0, True, False),
+    "invalid_action_penalty": (0.0, True, False),
 }
 MIN_INTERVAL_S = ENV_KEY_LIMITS["control_interval_s"][0]
 
@@ -87,7 +96,13 @@ class PrfaasEnvBase(gym.Env):
         data_dir: str | Path | None = None,
         env_config: dict[str, Any] | None = None,
         overrides: dict[str, Any] | None = None,
+        invalid_action: str = "reject",
+        credit: str = "end",
     ) -> None:
+        if invalid_action not in INVALID_ACTION_MODES:
+            raise ValueError(f"invalid_action: expected one of {', '.join(INVALID_ACTION_MODES)}, "
+                             f"got {invalid_action!r}")
+        self.invalid_action = invalid_action
         self.scenario_name = str(scenario)
         self.scenario = load_scenario(scenario, overrides)
         self.data_dir = data_dir if data_dir is not None else os.environ.get("PRFAAS_DATA_DIR")
@@ -104,6 +119,8 @@ class PrfaasEnvBase(gym.Env):
             usd_per_request=float(cfg["usd_per_request"]),
             egress_usd_per_gb=float(cfg["egress_usd_per_gb"]),
             shaping_weight=float(cfg["shaping_weight"]),
+            invalid_penalty=float(cfg["invalid_action_penalty"]) if invalid_action == "penalize" else 0.0,
+            credit=credit,
         )
         if n_requests is not None:
             n_requests = int(check_number("n_requests", n_requests, 1, integer=True))
@@ -141,18 +158,31 @@ class PrfaasEnvBase(gym.Env):
         self._last_t = 0.0
         self._bytes_sent = 0.0
         self._return = 0.0
+        self._invalid = 0
+        self._integrator = None
+        if self.reward_config.credit == "integrated":
+            sc = self.scenario
+            self._integrator = LatencyIntegrator(self.sim.requests, sc.ttft_slo_s, sc.tpot_slo_s)
         return self.sim
 
     # ------------------------------------------------------------------ accounting
-    def _outcome(self) -> tuple[Outcome, float]:
-        """Tally requests ended and dollars spent since the last call; return (outcome, dt_s)."""
+    def _outcome(self) -> tuple[Outcome, float, list[int]]:
+        """Tally requests ended and dollars spent since the last call; return (outcome, dt_s,
+        rids of the requests that ended)."""
         sim = self.sim
         o = Outcome()
         ended = sim.ended
-        if len(ended) != self._ended_idx:  # most steps end no request: skip the call
+        start = self._ended_idx
+        if len(ended) != start:  # most steps end no request: skip the call
             sc = self.scenario
-            self._ended_idx = tally(ended, self._ended_idx, sc.ttft_slo_s, sc.tpot_slo_s, o)
+            self._ended_idx = tally(ended, start, sc.ttft_slo_s, sc.tpot_slo_s, o,
+                                    latency=self._integrator is None)
+            rids = [r.rid for r in ended[start:]]
+        else:
+            rids = []
         now = sim.env.now
+        if self._integrator is not None:
+            o.latency = self._integrator.accrue(now)
         dt = now - self._last_t
         self._last_t = now
         usd = self._usd_per_s * dt
@@ -161,9 +191,9 @@ class PrfaasEnvBase(gym.Env):
             usd += (sent - self._bytes_sent) * 1e-9 * self.reward_config.egress_usd_per_gb
             self._bytes_sent = sent
         o.usd = usd
-        return o, dt
+        return o, dt, rids
 
-    def _finish_step(self, o: Outcome, dt: float, terminated: bool, truncated: bool,
+    def _finish_step(self, o: Outcome, dt: float, rids: list[int], terminated: bool, truncated: bool,
                      info: dict[str, Any], shaping: bool = False) -> tuple[float, dict[str, Any]]:
         parts = reward_parts(o, self.reward_config, shaping)
         r = 0.0
@@ -173,11 +203,23 @@ class PrfaasEnvBase(gym.Env):
         info["sim_time_s"] = self.sim.env.now
         info["dt_s"] = dt
         info["reward_parts"] = parts
+        info["ended_rids"] = rids
+        info["invalid_actions"] = self._invalid
         if terminated or truncated:
             self._ended = True
             info["summary"] = self.sim.summary()
             info["episode_return"] = self._return
         return r, info
+
+    def _after_window(self) -> dict[str, Any]:
+        """Run the simulation past the episode's end (the last arrival) to completion or the
+        time cap and report what ended meanwhile; it is not paid as reward (#12: the final
+        step carried the whole backlog)."""
+        self.sim.run_until(self.max_sim_time_s)
+        o, _, rids = self._outcome()
+        parts = reward_parts(o, self.reward_config)
+        return {"requests": len(rids), "good": o.good, "missed": o.missed, "rejected": o.rejected,
+                "reward": sum(parts.values()), "ended_rids": rids, "done": self.sim.done}
 
     def _time_or_step_cap(self) -> bool:
         return self.sim.env.now >= self.max_sim_time_s or (

@@ -19,6 +19,7 @@ from prfaas_gym.env.observation import WindowStats, control_feature_names, contr
 from prfaas_gym.env.rewards import Outcome
 from prfaas_gym.env.snapshot import SLOT_REJECT, SnapshotReader, build_slots
 from prfaas_gym.sim import ThresholdRouter
+from prfaas_gym.sim.instance import FAILED, PREFILL
 
 MIN_THRESHOLD_TOKENS = 256.0
 
@@ -38,6 +39,16 @@ def threshold_bins(n_bins: int, max_tokens: float) -> list[float]:
     if n_bins == 2:
         return [0.0, float(max_tokens)]
     return [0.0] + [threshold_from_unit(-1.0 + 2.0 * i / (n_bins - 2), max_tokens) for i in range(n_bins - 1)]
+
+
+def as_choice(x: Any, n: int) -> int | None:
+    """``x`` as an index in ``range(n)``, or ``None`` (NaN, fractional, out of range)."""
+    try:
+        f = float(x)
+        i = int(f)
+    except (TypeError, ValueError, OverflowError):
+        return None
+    return i if i == f and 0 <= i < n else None
 
 
 def cap_from_unit(u: float) -> float:
@@ -61,10 +72,13 @@ class ControlEnvBase(PrfaasEnvBase):
         data_dir: str | Path | None = None,
         env_config: dict[str, Any] | None = None,
         overrides: dict[str, Any] | None = None,
+        invalid_action: str = "reject",
+        credit: str = "end",
         interval_key: str = "control_interval_s",
     ) -> None:
         super().__init__(scenario, reward=reward, n_requests=n_requests, max_sim_time_s=max_sim_time_s,
-                         max_steps=max_steps, data_dir=data_dir, env_config=env_config, overrides=overrides)
+                         max_steps=max_steps, data_dir=data_dir, env_config=env_config, overrides=overrides,
+                         invalid_action=invalid_action, credit=credit)
         if interval_s is not None:
             self.interval_s = check_number("interval_s", interval_s, MIN_INTERVAL_S)
         else:
@@ -92,28 +106,87 @@ class ControlEnvBase(PrfaasEnvBase):
         self._arrived = 0
         self._win_start = 0.0
         obs = self._observe(Outcome())
-        return obs, {"sim_time_s": sim.env.now, "dt_s": 0.0, "threshold_tokens": self.router.threshold_tokens}
+        info = {"sim_time_s": sim.env.now, "dt_s": 0.0, "threshold_tokens": self.router.threshold_tokens}
+        self._add_mask(info)
+        return obs, info
 
     def _check_running(self) -> None:
         """``step()`` before ``reset()`` or after the episode ended raises (as Routing does)."""
         if self.sim is None or self._ended:
             raise RuntimeError("step() after the episode ended (or before reset()): call reset()")
 
-    def _run_interval(self) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+    def _run_interval(self, invalid: int = 0) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+        """Run one interval; ``invalid`` = invalid parts of the action just applied."""
         sim = self.sim
+        self._invalid += invalid
         target = min(sim.env.now + self.interval_s, self.max_sim_time_s)
         sim.run_until(target)
         self._steps += 1
         terminated = sim.done
         truncated = not terminated and self._time_or_step_cap()
-        o, dt = self._outcome()
+        o, dt, rids = self._outcome()
+        o.invalid = invalid
         obs = self._observe(o)
         info: dict[str, Any] = {
             "threshold_tokens": self.router.threshold_tokens,
             "prefill_instances": [sim.clusters[c].prefill_count() for c in self.pd_clusters],
+            "invalid_action": invalid > 0,
         }
-        r, info = self._finish_step(o, dt, terminated, truncated, info)
+        self._add_mask(info)
+        r, info = self._finish_step(o, dt, rids, terminated, truncated, info)
         return obs, r, terminated, truncated, info
+
+    def _add_mask(self, info: dict[str, Any]) -> None:
+        """Put the action mask in ``info`` (envs with discrete actions override)."""
+
+    def action_masks(self) -> np.ndarray:
+        """Valid actions, flat ``int8`` 0/1 over the sub-actions (sb3-contrib's MaskablePPO
+        protocol for ``MultiDiscrete``); ``info["action_mask"]`` holds the same per sub-action."""
+        return np.concatenate(self.action_mask())
+
+    def action_mask(self) -> tuple[np.ndarray, ...]:
+        """Valid choices per sub-action (a tuple of ``int8`` arrays, the form
+        ``MultiDiscrete.sample(mask=...)`` takes)."""
+        raise NotImplementedError(f"{type(self).__name__} has a continuous action space: nothing is masked")
+
+    def _provision_masks(self) -> list[np.ndarray]:
+        """Per PD cluster, which of fewer / keep / more prefill instances is valid now: each
+        role keeps at least one (non-failed) instance."""
+        out = []
+        for c in self.pd_clusters:
+            cl = self.sim.clusters[c] if self.sim is not None else None
+            if cl is None:
+                out.append(np.ones(3, dtype=np.int8))
+                continue
+            pf = cl.prefill_count()
+            dec = sum(1 for i in cl.instances if i.state != FAILED and i.target_role != PREFILL)
+            out.append(np.array([pf >= 2, 1, dec >= 2], dtype=np.int8))
+        return out
+
+    def _apply_provision(self, action: Any, masks: list[np.ndarray]) -> int:
+        """Apply the provisioning part (one 0/1/2 per PD cluster); invalid entries (not an
+        integer in 0..2, or masked) change nothing. Returns how many were invalid."""
+        sim = self.sim
+        invalid = 0
+        for c, x, m in zip(self.pd_clusters, action, masks):
+            k = as_choice(x, 3)
+            if k is None or not m[k]:
+                invalid += 1
+                continue
+            if k != 1:
+                sim.set_prefill_count(c, sim.clusters[c].prefill_count() + k - 1)
+        return invalid
+
+    def _flat_action(self, action: Any) -> np.ndarray:
+        """``action`` as a flat array of the action space's length, or ``ValueError``."""
+        try:
+            a = np.asarray(action, dtype=np.float64).reshape(-1)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"action: expected {self.action_space}, got {action!r}") from exc
+        n = int(np.prod(self.action_space.shape))
+        if a.size != n:
+            raise ValueError(f"action: expected {n} value(s) for {self.action_space}, got {a.size}")
+        return a
 
     def _observe(self, o: Outcome) -> np.ndarray:
         sim = self.sim
@@ -154,9 +227,3 @@ class ControlEnvBase(PrfaasEnvBase):
         for link in self.sim.links:
             link.set_cap(frac * link.nominal_bytes_s)
 
-    def _change_prefill(self, deltas) -> None:
-        sim = self.sim
-        for c, d in zip(self.pd_clusters, deltas):
-            d = int(d) - 1  # 0, 1, 2 -> -1, 0, +1
-            if d:
-                sim.set_prefill_count(c, sim.clusters[c].prefill_count() + d)

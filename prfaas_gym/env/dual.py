@@ -1,15 +1,18 @@
-"""``prfaas/DualTimescale-v0``: threshold (and cap) every short interval, P/D split every long one."""
+"""``prfaas/DualTimescale-v1``: threshold (and cap) every short interval, P/D split every long one."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from gymnasium import spaces
 
-from prfaas_gym.env._control_doc import CONTROL_END_DOC, CONTROL_OBS_DOC, CONTROL_REWARD_DOC
+from prfaas_gym.env._control_doc import (
+    CONTROL_END_DOC, CONTROL_INVALID_DOC, CONTROL_OBS_DOC, CONTROL_REWARD_DOC, CONTROL_VERSION_DOC,
+)
 from prfaas_gym.env.base import check_number
-from prfaas_gym.env.control import ControlEnvBase, threshold_bins
+from prfaas_gym.env.control import ControlEnvBase, as_choice, threshold_bins
 
 
 class DualTimescaleEnv(ControlEnvBase):
@@ -20,7 +23,7 @@ class DualTimescaleEnv(ControlEnvBase):
     (and, with ``bandwidth_cap=True``, a cross-DC egress cap); every k-th step, k =
     round(``provision_interval_s`` / ``control_interval_s``) (default 12), the provisioning
     part of the action also moves PD instances between prefill and decode (drain + switch
-    delay, as in ``prfaas/Provisioning-v0``). ``info["provision_step"]`` says whether the
+    delay, as in ``prfaas/Provisioning-v1``). ``info["provision_step"]`` says whether the
     provisioning part of the *next* step will be applied (it is ignored otherwise).
 
     ## Action Space
@@ -29,7 +32,11 @@ class DualTimescaleEnv(ControlEnvBase):
     ``threshold_max_tokens``, listed in ``env.thresholds``); ``a[1:1+P]`` per PD cluster
     0/1/2 = one prefill instance fewer / keep / one more; with ``bandwidth_cap=True`` a last
     entry of C = 5 cap levels (0.2, 0.4, 0.6, 0.8, 1.0 x nominal bandwidth). Discrete so that
-    stable-baselines3 PPO/A2C handle it (they do not take ``Dict`` actions).
+    stable-baselines3 PPO/A2C handle it (they do not take ``Dict`` actions). Masks as in
+    ``prfaas/Provisioning-v1`` (``action_masks()`` flat, ``info["action_mask"]`` per
+    sub-action), the P/D part only on provisioning steps; invalid: values outside their
+    range and masked P/D moves.
+    {CONTROL_INVALID_DOC}
 
     ## Observation Space
     {CONTROL_OBS_DOC}
@@ -42,12 +49,13 @@ class DualTimescaleEnv(ControlEnvBase):
     {CONTROL_END_DOC}
     ## Arguments
     ``scenario``, ``reward``, ``n_requests``, ``max_sim_time_s``, ``max_steps``,
-    ``data_dir``, ``env_config``, ``overrides`` as for ``prfaas/Routing-v0``;
+    ``data_dir``, ``invalid_action``, ``credit``, ``env_config``, ``overrides`` as for
+    ``prfaas/Routing-v1``;
     ``interval_s`` (overrides ``control_interval_s``), ``provision_every`` (overrides k),
     ``bandwidth_cap`` (False).
 
     ## Version History
-    * v0: initial version.
+    {CONTROL_VERSION_DOC}
     """
 
     CAP_LEVELS = (0.2, 0.4, 0.6, 0.8, 1.0)
@@ -66,10 +74,13 @@ class DualTimescaleEnv(ControlEnvBase):
         data_dir: str | Path | None = None,
         env_config: dict[str, Any] | None = None,
         overrides: dict[str, Any] | None = None,
+        invalid_action: str = "reject",
+        credit: str = "end",
     ) -> None:
         super().__init__(scenario, interval_s=interval_s, reward=reward, n_requests=n_requests,
                          max_sim_time_s=max_sim_time_s, max_steps=max_steps, data_dir=data_dir,
-                         env_config=env_config, overrides=overrides, interval_key="control_interval_s")
+                         env_config=env_config, overrides=overrides,
+                         invalid_action=invalid_action, credit=credit, interval_key="control_interval_s")
         if not self.pd_clusters:
             raise ValueError(f"{self.scenario_name}: DualTimescale needs at least one PD cluster")
         if provision_every is None:
@@ -90,15 +101,41 @@ class DualTimescaleEnv(ControlEnvBase):
 
     def step(self, action):
         self._check_running()
-        a = [int(x) for x in action]
-        self._set_threshold(self.thresholds[min(max(a[0], 0), len(self.thresholds) - 1)])
+        a = self._flat_action(action)
+        invalid = 0
+        b = as_choice(a[0], len(self.thresholds))
+        if b is not None:
+            self._set_threshold(self.thresholds[b])
+        else:
+            invalid += 1
+            if self.invalid_action == "fallback":
+                self._set_threshold(self.scenario.default_threshold_tokens)
         provision = self._steps % self.provision_every == 0
         p = len(self.pd_clusters)
         if provision:
-            self._change_prefill(a[1:1 + p])
+            invalid += self._apply_provision(a[1:1 + p], self._provision_masks())
         if self.bandwidth_cap:
-            self._set_cap_fraction(self.CAP_LEVELS[min(max(a[1 + p], 0), len(self.CAP_LEVELS) - 1)])
-        obs, r, term, trunc, info = self._run_interval()
+            k = as_choice(a[1 + p], len(self.CAP_LEVELS))
+            if k is not None:
+                self._set_cap_fraction(self.CAP_LEVELS[k])
+            else:
+                invalid += 1
+                if self.invalid_action == "fallback":
+                    self._set_cap_fraction(1.0)
+        obs, r, term, trunc, info = self._run_interval(invalid)
         info["provision_step"] = self._steps % self.provision_every == 0
         info["provisioned"] = provision
         return obs, r, term, trunc, info
+
+    def action_mask(self) -> tuple:
+        """Threshold bins all valid; provisioning masked on provisioning steps (ignored on the
+        others, so every choice is valid there); cap levels all valid."""
+        prov = self._steps % self.provision_every == 0 if self.sim is not None else True
+        masks = [np.ones(len(self.thresholds), dtype=np.int8)]
+        masks += self._provision_masks() if prov else [np.ones(3, dtype=np.int8)] * len(self.pd_clusters)
+        if self.bandwidth_cap:
+            masks.append(np.ones(len(self.CAP_LEVELS), dtype=np.int8))
+        return tuple(masks)
+
+    def _add_mask(self, info) -> None:
+        info["action_mask"] = self.action_mask()

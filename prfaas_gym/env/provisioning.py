@@ -1,4 +1,4 @@
-"""``prfaas/Provisioning-v0``: change the P/D split of the PD clusters every long interval."""
+"""``prfaas/Provisioning-v1``: change the P/D split of the PD clusters every long interval."""
 
 from __future__ import annotations
 
@@ -7,7 +7,9 @@ from typing import Any
 
 from gymnasium import spaces
 
-from prfaas_gym.env._control_doc import CONTROL_END_DOC, CONTROL_OBS_DOC, CONTROL_REWARD_DOC
+from prfaas_gym.env._control_doc import (
+    CONTROL_END_DOC, CONTROL_INVALID_DOC, CONTROL_OBS_DOC, CONTROL_REWARD_DOC, CONTROL_VERSION_DOC,
+)
 from prfaas_gym.env.control import ControlEnvBase
 
 
@@ -26,7 +28,11 @@ class ProvisioningEnv(ControlEnvBase):
     ``MultiDiscrete([3] * P)``, P = number of PD clusters (1 in the shipped scenarios):
     per PD cluster ``0`` = one prefill instance fewer, ``1`` = keep, ``2`` = one more
     (relative to the target split, so repeated actions while an instance switches add up).
-    Requests that would leave a role empty are clamped; nothing is masked.
+    Masked (``action_masks()``, flat ``int8`` for sb3-contrib's MaskablePPO, and
+    ``info["action_mask"]``, a tuple of ``int8`` arrays per PD cluster for
+    ``action_space.sample(mask=...)``): a move that would leave a role without a (non-failed)
+    instance. Invalid: masked moves and values outside 0..2.
+    {CONTROL_INVALID_DOC}
 
     ## Observation Space
     {CONTROL_OBS_DOC}
@@ -39,11 +45,12 @@ class ProvisioningEnv(ControlEnvBase):
     {CONTROL_END_DOC}
     ## Arguments
     ``scenario``, ``reward``, ``n_requests``, ``max_sim_time_s``, ``max_steps``,
-    ``data_dir``, ``env_config``, ``overrides`` as for ``prfaas/Routing-v0``;
+    ``data_dir``, ``invalid_action``, ``credit``, ``env_config``, ``overrides`` as for
+    ``prfaas/Routing-v1``;
     ``interval_s`` (overrides ``provision_interval_s``).
 
     ## Version History
-    * v0: initial version.
+    {CONTROL_VERSION_DOC}
     """
 
     def __init__(
@@ -58,10 +65,13 @@ class ProvisioningEnv(ControlEnvBase):
         data_dir: str | Path | None = None,
         env_config: dict[str, Any] | None = None,
         overrides: dict[str, Any] | None = None,
+        invalid_action: str = "reject",
+        credit: str = "end",
     ) -> None:
         super().__init__(scenario, interval_s=interval_s, reward=reward, n_requests=n_requests,
                          max_sim_time_s=max_sim_time_s, max_steps=max_steps, data_dir=data_dir,
-                         env_config=env_config, overrides=overrides, interval_key="provision_interval_s")
+                         env_config=env_config, overrides=overrides,
+                         invalid_action=invalid_action, credit=credit, interval_key="provision_interval_s")
         if not self.pd_clusters:
             raise ValueError(f"{self.scenario_name}: Provisioning needs at least one PD cluster")
         self.action_space = spaces.MultiDiscrete([3] * len(self.pd_clusters))
@@ -71,5 +81,11 @@ class ProvisioningEnv(ControlEnvBase):
 
     def step(self, action):
         self._check_running()
-        self._change_prefill(list(action))
-        return self._run_interval()
+        a = self._flat_action(action)
+        return self._run_interval(self._apply_provision(a, self._provision_masks()))
+
+    def action_mask(self) -> tuple:
+        return tuple(self._provision_masks())
+
+    def _add_mask(self, info) -> None:
+        info["action_mask"] = self.action_mask()

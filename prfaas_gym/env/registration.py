@@ -2,8 +2,8 @@
 
 Naming scheme (CompilerGym-style, variants are ids):
 
-* ``prfaas/<Base>-v0``: the paper scenario (``paper/prfaas_pd``) with the ``goodput`` reward;
-* ``prfaas/<Base>-<scenario>-<reward>-v0`` for every scenario key in :data:`SCENARIOS`
+* ``prfaas/<Base>-v1``: the paper scenario (``paper/prfaas_pd``) with the ``goodput`` reward;
+* ``prfaas/<Base>-<scenario>-<reward>-v1`` for every scenario key in :data:`SCENARIOS`
   (``paper``, ``mooncake``, ``bursty``) and reward in
   :data:`~prfaas_gym.env.rewards.REWARD_VARIANTS` (``goodput``, ``slo``, ``latency``, ``cost``),
 
@@ -45,14 +45,14 @@ REWARDS: dict[str, str] = {
 def _env_ids() -> dict[str, tuple[str, dict, str]]:
     ids: dict[str, tuple[str, dict, str]] = {}
     for base, (entry, what) in BASES.items():
-        ids[f"{NAMESPACE}/{base}-v0"] = (
+        ids[f"{NAMESPACE}/{base}-v1"] = (
             entry, {"scenario": SCENARIOS["paper"], "reward": "goodput"},
             f"{what}; paper scenario, goodput reward",
         )
     for base, (entry, what) in BASES.items():
         for skey, scenario in SCENARIOS.items():
             for reward, rdesc in REWARDS.items():
-                ids[f"{NAMESPACE}/{base}-{skey}-{reward}-v0"] = (
+                ids[f"{NAMESPACE}/{base}-{skey}-{reward}-v1"] = (
                     entry, {"scenario": scenario, "reward": reward}, f"{what}; {scenario}, {rdesc}",
                 )
     return ids
@@ -61,7 +61,7 @@ def _env_ids() -> dict[str, tuple[str, dict, str]]:
 ENV_IDS: dict[str, tuple[str, dict, str]] = _env_ids()
 """id -> (entry point, default kwargs, one-line description)."""
 
-BASE_IDS: tuple[str, ...] = tuple(f"{NAMESPACE}/{b}-v0" for b in BASES)
+BASE_IDS: tuple[str, ...] = tuple(f"{NAMESPACE}/{b}-v1" for b in BASES)
 
 
 def register_envs() -> None:

@@ -20,6 +20,16 @@ cost       ``good`` and ``cost`` = -(GPU dollars + egress dollars) / ``usd_per_r
 Routing adds a per-decision shaping part to every variant, to ease credit assignment for
 the delayed completion rewards: ``shaping`` = -``shaping_weight`` x min(predicted TTFT of
 the chosen slot / TTFT SLO, 4) (0 for reject; default weight 0.1; 0 disables it).
+
+With ``invalid_action="penalize"`` every invalid action adds ``invalid`` =
+-``invalid_action_penalty`` (default 1) to the step's reward.
+
+``credit="integrated"`` (latency reward only) pays the latency part as time passes instead
+of when a request ends (:class:`LatencyIntegrator`): while a request waits for its first
+token it accrues -dt / TTFT SLO, while it decodes -dt / ((output - 1) x TPOT SLO); over a
+completed request's life the two sum to exactly the end-credited -(TTFT/SLO + TPOT/SLO).
+A rejected request pays the rejection penalty when it ends and accrues nothing in the step
+its rejection is seen (a router's rejection happens on arrival, so nothing is lost there).
 """
 
 from __future__ import annotations
@@ -28,6 +38,7 @@ from dataclasses import dataclass
 from typing import Callable, Sequence
 
 REWARD_VARIANTS = ("goodput", "slo", "latency", "cost")
+CREDIT_MODES = ("end", "integrated")
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,10 +50,16 @@ class RewardConfig:
     usd_per_request: float = 0.05
     egress_usd_per_gb: float = 0.02
     shaping_weight: float = 0.1
+    invalid_penalty: float = 0.0  # per invalid action (``invalid_action="penalize"`` only)
+    credit: str = "end"
 
     def __post_init__(self) -> None:
         if self.variant not in REWARD_VARIANTS:
             raise ValueError(f"reward: unknown variant {self.variant!r} (known: {', '.join(REWARD_VARIANTS)})")
+        if self.credit not in CREDIT_MODES:
+            raise ValueError(f"credit: unknown mode {self.credit!r} (known: {', '.join(CREDIT_MODES)})")
+        if self.credit == "integrated" and self.variant != "latency":
+            raise ValueError(f"credit: 'integrated' applies to the latency reward, not {self.variant!r}")
         if self.usd_per_request <= 0:
             raise ValueError("reward: usd_per_request must be > 0")
 
@@ -57,10 +74,13 @@ class Outcome:
     latency: float = 0.0  # sum of TTFT/TTFT SLO + TPOT/TPOT SLO over completions
     usd: float = 0.0  # GPU + egress dollars
     pred_ttft_ratio: float = 0.0  # routing: predicted TTFT of the chosen slot / TTFT SLO
+    invalid: int = 0  # invalid actions this step
 
 
-def tally(ended: Sequence, start: int, ttft_slo_s: float, tpot_slo_s: float, out: Outcome) -> int:
-    """Add requests ``ended[start:]`` to ``out``; return the new start index."""
+def tally(ended: Sequence, start: int, ttft_slo_s: float, tpot_slo_s: float, out: Outcome,
+          latency: bool = True) -> int:
+    """Add requests ``ended[start:]`` to ``out`` (their latency terms too when ``latency``);
+    return the new start index."""
     n = len(ended)
     good = missed = rej = 0
     lat = 0.0
@@ -80,8 +100,50 @@ def tally(ended: Sequence, start: int, ttft_slo_s: float, tpot_slo_s: float, out
     out.good += good
     out.missed += missed
     out.rejected += rej
-    out.latency += lat
+    if latency:
+        out.latency += lat
     return n
+
+
+class LatencyIntegrator:
+    """The latency reward's terms accrued over time (``credit="integrated"``, see the module
+    docstring). O(requests in the system) per call; only built when asked for."""
+
+    def __init__(self, requests: Sequence, ttft_slo_s: float, tpot_slo_s: float) -> None:
+        self.requests = requests
+        self.inv_ttft = 1.0 / ttft_slo_s
+        self.inv_tpot = 1.0 / tpot_slo_s
+        self.next = 0  # first request not yet arrived
+        self.open: list = []  # arrived, not yet finished or rejected
+        self.last = 0.0
+
+    def accrue(self, now: float) -> float:
+        """Sum of TTFT/SLO and TPOT/SLO accrued by every request in ``(last, now]``."""
+        reqs, k, n = self.requests, self.next, len(self.requests)
+        while k < n and reqs[k].arrival_s <= now:
+            self.open.append(reqs[k])
+            k += 1
+        self.next = k
+        last, total, keep = self.last, 0.0, []
+        for r in self.open:
+            if r.rejected:
+                continue
+            a = r.arrival_s if r.arrival_s > last else last
+            pe = r.prefill_end_s  # NaN until the first token: every comparison is False
+            e1 = pe if pe <= now else now
+            if e1 > a:
+                total += (e1 - a) * self.inv_ttft
+            if pe <= now and r.output_tokens > 1:
+                s2 = pe if pe > last else last
+                f = r.finish_s
+                e2 = f if f <= now else now
+                if e2 > s2:
+                    total += (e2 - s2) * self.inv_tpot / (r.output_tokens - 1)
+            if not r.finish_s <= now:
+                keep.append(r)
+        self.open = keep
+        self.last = now
+        return total
 
 
 def _goodput(o: Outcome, c: RewardConfig) -> dict[str, float]:
@@ -111,6 +173,8 @@ REWARD_FNS: dict[str, Callable[[Outcome, RewardConfig], dict[str, float]]] = {
 def reward_parts(o: Outcome, cfg: RewardConfig, shaping: bool = False) -> dict[str, float]:
     """The named reward parts of ``o`` under ``cfg`` (add ``shaping`` for routing)."""
     parts = REWARD_FNS[cfg.variant](o, cfg)
+    if cfg.invalid_penalty:
+        parts["invalid"] = -cfg.invalid_penalty * o.invalid
     if shaping and cfg.shaping_weight:
         r = o.pred_ttft_ratio
         parts["shaping"] = -cfg.shaping_weight * (r if r < 4.0 else 4.0)

@@ -1,4 +1,4 @@
-"""``prfaas/Routing-v0``: one decision per arriving request."""
+"""``prfaas/Routing-v1``: one decision per arriving request."""
 
 from __future__ import annotations
 
@@ -43,11 +43,17 @@ class RoutingEnv(PrfaasEnvBase):
     ship KV to the request's home cluster (another datacenter without a link); slots whose
     instance is not up in the prefill role (decode role, draining, switching, failed) or whose queue is full;
     pull slots whose source holds no longer prefix than the destination; reject when
-    ``allow_reject=False`` (unless no other slot is open). An invalid (masked or out-of-range) action never raises: the
-    request is routed by the paper's threshold rule (``ThresholdRouter`` with the scenario's
-    threshold) and ``info["fallback"]`` is True. ``action_to_decision(a)`` /
+    ``allow_reject=False`` (unless no other slot is open). ``action_to_decision(a)`` /
     ``decision_to_action(d)`` convert between actions and ``RouteDecision``s, so heuristic
     routers can be evaluated through the env.
+
+    An invalid action (masked, out of range, not an integer) never raises; what it does is
+    chosen at construction, ``invalid_action=``: ``"reject"`` (default) rejects the request,
+    so the learner owns the outcome; ``"penalize"`` rejects it and adds the reward part
+    ``invalid`` = -``invalid_action_penalty`` (1); ``"fallback"`` routes it by the paper's
+    threshold rule (``ThresholdRouter`` at the scenario's threshold; the v0 behaviour) and
+    sets ``info["fallback"]``. ``info["invalid_action"]`` flags the step,
+    ``info["invalid_actions"]`` counts the episode's, ``info["action"]`` is the slot used.
 
     ## Observation Space
     ``Box(0, 1, (4S + 6C + 3L + 2,), float32)`` (S slots without reject, C clusters, L links;
@@ -75,10 +81,12 @@ class RoutingEnv(PrfaasEnvBase):
     | output_len | 1 | log2(1+output tokens)/17 | tokens | [0, 1] |
 
     ## Rewards
-    Paid for the requests that ended since the previous step (see
-    :mod:`prfaas_gym.env.rewards`): ``goodput`` +1 per completion meeting both SLOs; ``slo``
-    also -1 per miss or rejection; ``latency`` -(TTFT/SLO + TPOT/SLO) per completion and -4
-    per rejection; ``cost`` +1 per good completion minus (GPU + egress dollars) / 0.05 $.
+    Paid for the requests that ended since the previous step (their ids in
+    ``info["ended_rids"]``; see :mod:`prfaas_gym.env.rewards`): ``goodput`` +1 per completion
+    meeting both SLOs; ``slo`` also -1 per miss or rejection; ``latency`` -(TTFT/SLO +
+    TPOT/SLO) per completion and -4 per rejection (``credit="integrated"``: accrued while
+    the requests wait and decode instead); ``cost`` +1 per good completion minus (GPU +
+    egress dollars) / 0.05 $.
     Plus the per-decision ``shaping`` part -0.1 x min(predicted TTFT / TTFT SLO, 4) of the
     chosen slot (``shaping_weight`` in ``env_config``; 0 disables). Parts in
     ``info["reward_parts"]``.
@@ -89,20 +97,30 @@ class RoutingEnv(PrfaasEnvBase):
     clusters are drawn from the seed, so equal seeds give equal workloads for every policy.
 
     ## Episode End
-    ``terminated`` when the last request has been routed and every request has ended (the
-    final step runs the simulation to completion). ``truncated`` when simulated time reaches
-    ``max_sim_time_s`` or after ``max_steps`` decisions. At the end ``info["summary"]`` holds
-    ``sim.summary()`` and ``info["episode_return"]`` the undiscounted return.
+    The episode's window ends with the step that routes the last request: ``terminated`` if
+    no request is still in flight then, else ``truncated`` (the MDP goes on; bootstrap). The
+    in-flight rest is not paid as reward: the env runs it to completion (or
+    ``max_sim_time_s``) and reports it in ``info["after_window"]`` (``requests``, ``good``,
+    ``missed``, ``rejected``, ``reward`` it would have paid, ``ended_rids``, ``done``).
+    ``truncated`` also when simulated time reaches ``max_sim_time_s`` or after ``max_steps``
+    decisions. At the end ``info["summary"]`` holds ``sim.summary()`` (after the rest ran)
+    and ``info["episode_return"]`` the undiscounted return.
 
     ## Arguments
     ``scenario`` (name or path, default ``paper/prfaas_pd``), ``reward`` (goodput, slo,
     latency, cost), ``n_requests`` (requests per episode; default the scenario's),
     ``max_sim_time_s``, ``max_steps``, ``data_dir`` (trace root, default
     ``$PRFAAS_DATA_DIR``), ``allow_reject`` (True), ``pull_slots`` (True),
-    ``max_instance_slots`` (scenario ``env.max_instance_slots``, 16), ``env_config``
-    (overrides scenario ``env:`` keys), ``overrides`` (dotted scenario overrides).
+    ``max_instance_slots`` (scenario ``env.max_instance_slots``, 16), ``invalid_action``
+    (reject, penalize, fallback), ``credit`` (end, integrated), ``env_config``
+    (overrides scenario ``env:`` keys), ``overrides`` (dotted scenario overrides). Bad values
+    raise ``ValueError`` naming the argument.
 
     ## Version History
+    * v1: invalid actions reject by default (``invalid_action``; v0 fell back to the
+      threshold rule); the episode ends with the last arrival and the backlog is reported
+      in ``info["after_window"]`` instead of paid on the final step; ``info["ended_rids"]``;
+      ``credit="integrated"``; observations never hold NaN (a pull over a down link).
     * v0: initial version.
     """
 
@@ -120,9 +138,12 @@ class RoutingEnv(PrfaasEnvBase):
         max_instance_slots: int | None = None,
         env_config: dict[str, Any] | None = None,
         overrides: dict[str, Any] | None = None,
+        invalid_action: str = "reject",
+        credit: str = "end",
     ) -> None:
         super().__init__(scenario, reward=reward, n_requests=n_requests, max_sim_time_s=max_sim_time_s,
-                         max_steps=max_steps, data_dir=data_dir, env_config=env_config, overrides=overrides)
+                         max_steps=max_steps, data_dir=data_dir, env_config=env_config, overrides=overrides,
+                         invalid_action=invalid_action, credit=credit)
         lay = self._layout_sim
         mis = int(check_number("max_instance_slots", max_instance_slots, 1, integer=True)
                   if max_instance_slots is not None else self.config["max_instance_slots"])
@@ -177,32 +198,42 @@ class RoutingEnv(PrfaasEnvBase):
         sim = self.sim
         req = self._req
         if req is None:
-            raise RuntimeError("step() after the episode ended: call reset()")
+            raise RuntimeError("step() after the episode ended (or before reset()): call reset()")
         try:
             a = int(action)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             a = -1
-        fallback = not (0 <= a < self._n_actions and self._mask[a])
-        if fallback:
-            d = sim.fallback_router.route(req, sim)
-            a = decision_to_slot(d, self.slots, sim)
+        n = self._n_actions
+        invalid = not (0 <= a < n and self._mask[a])
+        fallback = False
+        if invalid:
+            self._invalid += 1
+            if self.invalid_action == "fallback":
+                fallback = True
+                d = sim.fallback_router.route(req, sim)
+                a = decision_to_slot(d, self.slots, sim)
+            else:  # reject / penalize: the learner's action refuses the request
+                a = n - 1
+                d = self._decisions[a]
         else:
             d = self._decisions[a]
         snap, feats = self._snap, self._feats
-        if a < self._n_actions - 1:
+        if a < n - 1:
             pred = (snap.slot_wait_s[a] + feats.slot_service_s[a]) / snap.ttft_slo_s
         else:
             pred = 0.0
         sim.apply(d)
         self._steps += 1
         terminated = truncated = False
-        if req.rid + 1 < len(sim.requests):
+        last = req.rid + 1 >= len(sim.requests)
+        if not last:
             self._req = sim.next_decision(self.max_sim_time_s)
             if self._req is None:
                 truncated = True
         else:
+            # the window ends with the last arrival: the episode ends here, truncated while
+            # requests are in flight (their outcome is reported in info, not paid)
             self._req = None
-            sim.run_until(self.max_sim_time_s)
             terminated = sim.done
             truncated = not terminated
         if not terminated and self.max_steps is not None and self._steps >= self.max_steps:
@@ -210,10 +241,16 @@ class RoutingEnv(PrfaasEnvBase):
         if truncated:
             self._req = None
         obs = self._observe()
-        o, dt = self._outcome()
+        o, dt, rids = self._outcome()
         o.pred_ttft_ratio = pred
-        info = {"action_mask": np.array(self._mask, dtype=np.int8), "fallback": fallback, "action": a}
-        r, info = self._finish_step(o, dt, terminated, truncated, info, shaping=True)
+        o.invalid = invalid
+        info = {"action_mask": np.array(self._mask, dtype=np.int8), "invalid_action": invalid,
+                "fallback": fallback, "action": a}
+        t_end = sim.env.now
+        if last and truncated:
+            info["after_window"] = self._after_window()
+        r, info = self._finish_step(o, dt, rids, terminated, truncated, info, shaping=True)
+        info["sim_time_s"] = t_end
         return obs, r, terminated, truncated, info
 
     def _observe(self) -> np.ndarray:

@@ -7,7 +7,7 @@ calls the same encoder (:func:`prfaas_gym.env.observation.encode_routing_obs`), 
 encoder never needs a simulator. Everything in them is plain numbers and sequences (SI units: seconds, tokens,
 fractions).
 
-Candidate *slots* (:class:`Slot`) are the fixed routing targets of ``prfaas/Routing-v0``,
+Candidate *slots* (:class:`Slot`) are the fixed routing targets of ``prfaas/Routing-v1``,
 laid out once per scenario by :func:`build_slots`:
 
 1. one slot per PrfaaS (prefill-only) cluster; its instance is picked by the cluster's

@@ -1,14 +1,17 @@
-"""``prfaas/Threshold-v0``: set the routing threshold (and a bandwidth cap) every interval."""
+"""``prfaas/Threshold-v1``: set the routing threshold (and a bandwidth cap) every interval."""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from gymnasium import spaces
 
-from prfaas_gym.env._control_doc import CONTROL_END_DOC, CONTROL_OBS_DOC, CONTROL_REWARD_DOC
+from prfaas_gym.env._control_doc import (
+    CONTROL_END_DOC, CONTROL_INVALID_DOC, CONTROL_OBS_DOC, CONTROL_REWARD_DOC, CONTROL_VERSION_DOC,
+)
 from prfaas_gym.env.control import ControlEnvBase, cap_from_unit, threshold_from_unit
 
 
@@ -27,8 +30,9 @@ class ThresholdEnv(ControlEnvBase):
     ``Box(-1, 1, (1,), float32)`` (``(2,)`` with ``bandwidth_cap=True``). ``a[0]`` maps
     log-uniformly to t in [256, ``threshold_max_tokens``] (131072) tokens:
     ``t = exp(log 256 + (a+1)/2 * (log max - log 256))``. ``a[1]`` maps linearly to a cap of
-    0.05..1 x nominal bandwidth on every link (``Link.set_cap``). Out-of-range actions are
-    clipped; nothing is masked.
+    0.05..1 x nominal bandwidth on every link (``Link.set_cap``). Out-of-range values are
+    clipped; NaN or inf is invalid. Nothing is masked (``action_masks()`` raises).
+    {CONTROL_INVALID_DOC}
 
     ## Observation Space
     {CONTROL_OBS_DOC}
@@ -41,11 +45,12 @@ class ThresholdEnv(ControlEnvBase):
     {CONTROL_END_DOC}
     ## Arguments
     ``scenario``, ``reward``, ``n_requests``, ``max_sim_time_s``, ``max_steps``,
-    ``data_dir``, ``env_config``, ``overrides`` as for ``prfaas/Routing-v0``;
+    ``data_dir``, ``invalid_action``, ``credit``, ``env_config``, ``overrides`` as for
+    ``prfaas/Routing-v1``;
     ``interval_s`` (overrides ``control_interval_s``); ``bandwidth_cap`` (False).
 
     ## Version History
-    * v0: initial version.
+    {CONTROL_VERSION_DOC}
     """
 
     def __init__(
@@ -61,10 +66,13 @@ class ThresholdEnv(ControlEnvBase):
         data_dir: str | Path | None = None,
         env_config: dict[str, Any] | None = None,
         overrides: dict[str, Any] | None = None,
+        invalid_action: str = "reject",
+        credit: str = "end",
     ) -> None:
         super().__init__(scenario, interval_s=interval_s, reward=reward, n_requests=n_requests,
                          max_sim_time_s=max_sim_time_s, max_steps=max_steps, data_dir=data_dir,
-                         env_config=env_config, overrides=overrides, interval_key="control_interval_s")
+                         env_config=env_config, overrides=overrides,
+                         invalid_action=invalid_action, credit=credit, interval_key="control_interval_s")
         self.bandwidth_cap = bool(bandwidth_cap)
         self.action_space = spaces.Box(-1.0, 1.0, (2 if self.bandwidth_cap else 1,), np.float32)
 
@@ -73,8 +81,19 @@ class ThresholdEnv(ControlEnvBase):
 
     def step(self, action):
         self._check_running()
-        a = np.asarray(action, dtype=np.float64).reshape(-1)
-        self._set_threshold(threshold_from_unit(float(a[0]), self.threshold_max_tokens))
+        a = self._flat_action(action)
+        invalid = 0
+        if math.isfinite(a[0]):
+            self._set_threshold(threshold_from_unit(float(a[0]), self.threshold_max_tokens))
+        else:
+            invalid += 1
+            if self.invalid_action == "fallback":
+                self._set_threshold(self.scenario.default_threshold_tokens)
         if self.bandwidth_cap:
-            self._set_cap_fraction(cap_from_unit(float(a[1])))
-        return self._run_interval()
+            if math.isfinite(a[1]):
+                self._set_cap_fraction(cap_from_unit(float(a[1])))
+            else:
+                invalid += 1
+                if self.invalid_action == "fallback":
+                    self._set_cap_fraction(1.0)
+        return self._run_interval(invalid)

@@ -30,7 +30,7 @@ simulator charges:
   pulls, link bandwidth, KV memory and faults are ignored; decode may run on any PD cluster.
 
 ``roles="initial"`` keeps each PD cluster's starting prefill/decode split (right for routers
-run with the static provisioner, e.g. ``prfaas/Routing-v0``); ``roles="any"`` lets every PD
+run with the static provisioner, e.g. ``prfaas/Routing-v1``); ``roles="any"`` lets every PD
 instance time-share both roles (a bound for provisioners too).
 
 Goodput is good completions / simulated span S, no run ends before its last arrival, and a

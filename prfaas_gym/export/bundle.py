@@ -12,7 +12,7 @@ At run time :class:`RouterBundle` takes the same two records the envs build,
 :class:`~prfaas_gym.env.snapshot.ClusterSnapshot` and
 :class:`~prfaas_gym.env.snapshot.RequestFeatures`, encodes them with the envs' own encoder
 (:func:`~prfaas_gym.env.observation.encode_routing_obs`), masks the actions as
-``prfaas/Routing-v0`` does (:func:`~prfaas_gym.env.actions.action_mask`) and takes the
+``prfaas/Routing-v1`` does (:func:`~prfaas_gym.env.actions.action_mask`) and takes the
 masked arg-max of the logits: the deterministic action of the trained policy, in numpy.
 :class:`BundleRouter` runs a bundle inside the simulator, which is how the tests check that
 an export routes exactly like the policy it came from.
@@ -138,7 +138,7 @@ class RouterBundle:
         return _masked_argmax(self.logits(obs), mask)
 
     def mask(self, snap: ClusterSnapshot, req: RequestFeatures) -> np.ndarray:
-        """The actions ``prfaas/Routing-v0`` would allow for this state and request."""
+        """The actions ``prfaas/Routing-v1`` would allow for this state and request."""
         return np.array(request_mask(self.slots, snap, req, self.allow_reject, self.slot_reach, self._pulls),
                         dtype=bool)
 

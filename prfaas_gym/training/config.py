@@ -55,7 +55,7 @@ class TrainSettings:
         smoke: tiny budget for CI (overrides the budget fields, see :meth:`apply_smoke`).
     """
 
-    env_id: str = "prfaas/Routing-v0"
+    env_id: str = "prfaas/Routing-v1"
     scenario: str = "paper/prfaas_pd"
     reward: str = "goodput"
     n_requests: int | None = None

@@ -12,10 +12,10 @@ import gymnasium as gym
 
 # Fallback for ids not (yet) registered: id -> "module:Class" (see prfaas_gym.env).
 _CLASSES = {
-    "prfaas/Routing-v0": "prfaas_gym.env.routing:RoutingEnv",
-    "prfaas/Threshold-v0": "prfaas_gym.env.threshold:ThresholdEnv",
-    "prfaas/Provisioning-v0": "prfaas_gym.env.provisioning:ProvisioningEnv",
-    "prfaas/DualTimescale-v0": "prfaas_gym.env.dual:DualTimescaleEnv",
+    "prfaas/Routing-v1": "prfaas_gym.env.routing:RoutingEnv",
+    "prfaas/Threshold-v1": "prfaas_gym.env.threshold:ThresholdEnv",
+    "prfaas/Provisioning-v1": "prfaas_gym.env.provisioning:ProvisioningEnv",
+    "prfaas/DualTimescale-v1": "prfaas_gym.env.dual:DualTimescaleEnv",
 }
 
 

@@ -1,5 +1,5 @@
 """The shipped ``trained:routing-bursty`` policy loads, routes inside the plain simulator,
-and makes the same decisions there as through ``prfaas/Routing-v0``."""
+and makes the same decisions there as through ``prfaas/Routing-v1``."""
 
 from __future__ import annotations
 
@@ -46,7 +46,7 @@ def test_router_matches_the_env_rollout():
     from prfaas_gym.training.envs import make_env
 
     router = load_router(f"trained:{NAME}")
-    env = make_env("prfaas/Routing-v0", scenario="bursty_fluctuating", n_requests=120)
+    env = make_env("prfaas/Routing-v1", scenario="bursty_fluctuating", n_requests=120)
     obs, info = env.reset(seed=1001)
     while True:
         a = router.act(obs, np.asarray(info["action_mask"]))

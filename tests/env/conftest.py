@@ -24,7 +24,7 @@ def find_data_dir() -> str | None:
 DATA_DIR = find_data_dir()
 ALL_IDS = tuple(ENV_IDS)
 VARIANT_SAMPLE = BASE_IDS + tuple(
-    f"prfaas/{b}-{s}-{r}-v0"
+    f"prfaas/{b}-{s}-{r}-v1"
     for b, s, r in (("Routing", "bursty", "cost"), ("Threshold", "bursty", "slo"),
                     ("Provisioning", "mooncake", "latency"), ("DualTimescale", "bursty", "latency"),
                     ("Routing", "mooncake", "slo"))

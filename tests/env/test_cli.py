@@ -24,7 +24,7 @@ def test_import_is_light():
     import subprocess
 
     code = ("import sys, prfaas_gym, gymnasium; "
-            "assert 'prfaas/Routing-v0' in gymnasium.registry; "
+            "assert 'prfaas/Routing-v1' in gymnasium.registry; "
             "bad = [m for m in ('torch', 'stable_baselines3', 'prfaas_gym.sim', 'simpy') if m in sys.modules]; "
             "assert not bad, bad")
     subprocess.run([sys.executable, "-c", code], check=True)

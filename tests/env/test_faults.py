@@ -25,6 +25,6 @@ def test_failed_instance_is_masked_and_requests_survive():
         assert env.observation_space.contains(obs)
         if term or trunc:
             break
-    assert seen_down and term
+    assert seen_down and (term or info["after_window"]["done"])
     s = info["summary"]
     assert s["completed"] + s["rejected"] == s["requests"] == 150

@@ -40,7 +40,7 @@ def _check(env, obs) -> None:
     assert env.observation_space.contains(obs)
 
 
-@pytest.mark.parametrize("env_id", BASE_IDS + ("prfaas/Routing-bursty-latency-v0",))
+@pytest.mark.parametrize("env_id", BASE_IDS + ("prfaas/Routing-bursty-latency-v1",))
 @settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(storm=st.lists(_fault, min_size=1, max_size=6), seed=st.integers(0, 50))
 def test_fault_storm_observations_are_finite(env_id, storm, seed):

@@ -1,4 +1,4 @@
-"""Routing-v0 semantics: masks honoured, invalid actions fall back, decision mapping, encoder."""
+"""Routing-v1 semantics: masks honoured, invalid actions fall back, decision mapping, encoder."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from tests.env.conftest import make
 
 
 def test_slots_of_paper_scenario():
-    env = make("prfaas/Routing-v0").unwrapped
+    env = make("prfaas/Routing-v1").unwrapped
     assert env.slot_labels == ["prfaas"] + [f"pd/{i}" for i in range(8)] + ["reject"]
     assert env.action_space.n == 10
     assert env.observation_space.shape == (53,)
@@ -24,12 +24,12 @@ def test_slots_of_paper_scenario():
 
 
 def test_pull_slots_where_caches_exist():
-    env = make("prfaas/Routing-bursty-goodput-v0").unwrapped
+    env = make("prfaas/Routing-bursty-goodput-v1").unwrapped
     assert "prfaas<-pd" in env.slot_labels and "pd<-prfaas" in env.slot_labels
 
 
 def test_masked_actions_are_honoured():
-    env = make("prfaas/Routing-v0", n_requests=200).unwrapped
+    env = make("prfaas/Routing-v1", n_requests=200).unwrapped
     obs, info = env.reset(seed=1)
     rng = np.random.default_rng(0)
     while True:
@@ -51,19 +51,19 @@ def test_masked_actions_are_honoured():
 
 
 @pytest.mark.parametrize("bad", [6, 999, -1, None])
-def test_invalid_action_falls_back_to_threshold_rule(bad):
-    env = make("prfaas/Routing-v0").unwrapped
+def test_invalid_action_in_fallback_mode_uses_the_threshold_rule(bad):
+    env = make("prfaas/Routing-v1", invalid_action="fallback").unwrapped
     env.reset(seed=0)
     assert not env.action_masks()[6]  # pd/5 starts in the decode role
     req = env.pending_request
     expected = ThresholdRouter(env.scenario.default_threshold_tokens).route(req, env.sim)
     obs, r, term, trunc, info = env.step(bad)
-    assert info["fallback"]
+    assert info["fallback"] and info["invalid_action"] and info["invalid_actions"] == 1
     assert req.prefill_cluster == env.sim.clusters[expected.prefill_cluster].name
 
 
 def test_action_decision_round_trip():
-    env = make("prfaas/Routing-bursty-goodput-v0").unwrapped
+    env = make("prfaas/Routing-bursty-goodput-v1").unwrapped
     env.reset(seed=0)
     for a in range(env.action_space.n):
         assert env.decision_to_action(env.action_to_decision(a)) == a
@@ -71,7 +71,7 @@ def test_action_decision_round_trip():
 
 def test_threshold_router_through_env_equals_plain_simulation():
     """A heuristic evaluated through the env gives the same run as the simulator alone."""
-    env = make("prfaas/Routing-v0", n_requests=150).unwrapped
+    env = make("prfaas/Routing-v1", n_requests=150).unwrapped
     env.reset(seed=7)
     router = ThresholdRouter(19_298)
     while True:
@@ -119,4 +119,4 @@ def test_slots_unreachable_from_home_are_masked():
         assert not info["fallback"]
         if term or trunc:
             break
-    assert term
+    assert term or info["after_window"]["done"]

@@ -63,7 +63,7 @@ def test_ppo_smoke(env_id):
 
 def test_maskable_ppo_smoke_on_routing():
     sb3_contrib = pytest.importorskip("sb3_contrib")
-    env = _make("prfaas/Routing-v0", small_kwargs("prfaas/Routing-v0"))
+    env = _make("prfaas/Routing-v1", small_kwargs("prfaas/Routing-v1"))
     model = sb3_contrib.MaskablePPO("MlpPolicy", env, n_steps=64, batch_size=32, n_epochs=1, seed=0,
                                     device="cpu", verbose=0)
     model.learn(total_timesteps=256)

@@ -1,6 +1,6 @@
 """A trained routing policy as a plain simulator :class:`~prfaas_gym.sim.Router`.
 
-At each arrival the router does exactly what ``prfaas/Routing-v0`` does before its agent
+At each arrival the router does exactly what ``prfaas/Routing-v1`` does before its agent
 acts: read a :class:`~prfaas_gym.env.snapshot.ClusterSnapshot` and the request's
 :class:`~prfaas_gym.env.snapshot.RequestFeatures` (``SnapshotReader``), encode them with
 :func:`~prfaas_gym.env.observation.encode_routing_obs`, compute the action mask
