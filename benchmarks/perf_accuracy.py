@@ -59,7 +59,7 @@ def llmservingsim(d: Path) -> list[str]:
             if r["layer_name"] in ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"):
                 lat[int(r["input"])] += float(r["latency(ns)"]) * 1e-6
         m = dense_model(name, 1, h, nh, kv, ffn, 128256)
-        rm = RooflineModel(m, hw, tp)
+        rm = RooflineModel(m, hw, tp, engine="eager")
         pred, meas = [], []
         for n in sorted(lat):
             if n in (1, 16, 64, 128, 256, 512, 1024, 1536, 2048):
@@ -85,7 +85,7 @@ def vidur(d: Path) -> list[str]:
                                   int(r["n_expanded_embd"]), int(r["num_tensor_parallel_workers"]))
             gated = r["use_gated_mlp"] == "True"
             m = dense_model("v", 1, h, nh, kv, ffn, 32000, gated)
-            rm = RooflineModel(m, hw, tp)
+            rm = RooflineModel(m, hw, tp, engine="eager")
             hd = h // nh
             t = (rm.gemm_s(n, h, (nh + 2 * kv) * hd / tp) + rm.gemm_s(n, nh * hd / tp, h)
                  + rm.gemm_s(n, h, (2 if gated else 1) * ffn / tp) + rm.gemm_s(n, ffn / tp, h))
@@ -102,7 +102,7 @@ def aiconfigurator_gemm(d: Path) -> list[str]:
         f = d / f"aiconfigurator/{gpu}/gemm/vllm/0.24.0/gemm_perf.csv"
         if not f.exists():
             continue
-        rm = RooflineModel(get_model("llama3-8b"), get_hardware(prof), 1)
+        rm = RooflineModel(get_model("llama3-8b"), get_hardware(prof), 1, engine="eager")
         pred, meas = [], []
         for r in csv.DictReader(open(f)):
             m_, n_, k_ = int(r["m"]), int(r["n"]), int(r["k"])
@@ -130,7 +130,7 @@ def aiconfigurator_attention(d: Path) -> list[str]:
                 continue
             key = (nh, kv)
             if key not in cache:
-                cache[key] = RooflineModel(dense_model("a", 1, nh * 128, nh, kv, 1024, 1000), get_hardware(prof), 1)
+                cache[key] = RooflineModel(dense_model("a", 1, nh * 128, nh, kv, 1024, 1000), get_hardware(prof), 1, engine="eager")
             pred.append(cache[key].attention_s([(isl, 0)] * b) * 1e3)
             meas.append(float(r["latency"]))
         out.append(summary(f"aiconfigurator {gpu} context attention", "flash-attn prefill, isl>=1K", pred, meas))
@@ -147,7 +147,7 @@ def splitwise(d: Path) -> list[str]:
     for r in csv.DictReader(open(f)):
         if r["model"] != "llama2-70b" or r["hardware"] != "h100-80gb":
             continue
-        rm = RooflineModel(m, hw, int(r["tensor_parallel"]))
+        rm = RooflineModel(m, hw, int(r["tensor_parallel"]), engine="eager")
         b, p, t = int(r["batch_size"]), int(r["prompt_size"]), int(r["token_size"])
         pp.append(rm.prefill_s([(p, 0)] * b) * 1e3)
         pm.append(float(r["prompt_time"]))
@@ -166,7 +166,7 @@ def distserve(d: Path) -> list[str]:
     hw = get_hardware("a100-80g")
     pp, pm = [], []
     for tp, c in coef.items():
-        rm = RooflineModel(m, hw, int(tp))
+        rm = RooflineModel(m, hw, int(tp), engine="eager")
         a, b_, c2 = c["prefill"]
         for n in (256, 512, 1024, 2048):
             pp.append(rm.prefill_s([(n, 0)]) * 1e3)

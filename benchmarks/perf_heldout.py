@@ -27,16 +27,14 @@ Two checks (docs/step_time_model.md, "Held-out validation"):
 from __future__ import annotations
 
 import argparse
-import bisect
 import csv
 import dataclasses
-import math
 import os
-from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
 
+from prfaas_gym.perf.aic_tables import AttnTable, CommTable, GemmTable
 from prfaas_gym.perf.calibrate import calibrate, phase_errors, predict_ms
 from prfaas_gym.perf.cases import StepCase, case_seconds, read_cases
 from prfaas_gym.perf.roofline import RooflineModel
@@ -45,106 +43,11 @@ from prfaas_gym.profiles import get_hardware, get_model
 SHAPES = (("llama3-3b", 1), ("qwen2.5-14b", 1), ("llama3-70b", 2), ("llama3-70b", 4), ("llama3-70b", 8))
 
 
-def _interp_log(xs: list[float], ys: list[float], x: float) -> float:
-    """Piecewise log-log interpolation (linear-in-log extrapolation at the ends)."""
-    if len(xs) == 1:
-        return ys[0] * x / xs[0]
-    i = min(max(bisect.bisect_left(xs, x), 1), len(xs) - 1)
-    x0, x1, y0, y1 = xs[i - 1], xs[i], ys[i - 1], ys[i]
-    f = (math.log(x) - math.log(x0)) / (math.log(x1) - math.log(x0))
-    return math.exp(math.log(y0) + f * (math.log(y1) - math.log(y0)))
-
-
-class GemmTable:
-    """aiconfigurator bf16 GEMM latencies (ms) for (m, n, k); bilinear in n, k, log-log in m."""
-
-    def __init__(self, path: Path) -> None:
-        self.t: dict[tuple[int, int, int], float] = {}
-        for r in csv.DictReader(open(path)):
-            if r["gemm_dtype"] == "bfloat16":
-                self.t[(int(r["m"]), int(r["n"]), int(r["k"]))] = float(r["latency"])
-        self.ms = sorted({m for m, _, _ in self.t})
-        self.ns = sorted({n for _, n, _ in self.t})
-        self.ks = sorted({k for _, _, k in self.t})
-
-    @staticmethod
-    def _bracket(grid: list[int], x: float) -> tuple[int, int, float]:
-        if x >= grid[-1]:
-            return grid[-1], grid[-1], 0.0
-        i = bisect.bisect_left(grid, x)
-        if grid[i] == x or i == 0:
-            return grid[i], grid[i], 0.0
-        return grid[i - 1], grid[i], (x - grid[i - 1]) / (grid[i] - grid[i - 1])
-
-    def _at_m(self, m: int, n: float, k: float) -> float:
-        scale = 1.0
-        if n > self.ns[-1]:  # split a wider-than-table GEMM (LM head) into table-width pieces
-            scale, n = n / self.ns[-1], self.ns[-1]
-        n0, n1, fn = self._bracket(self.ns, n)
-        k0, k1, fk = self._bracket(self.ks, k)
-        v = 0.0
-        for nn, wn in ((n0, 1 - fn), (n1, fn)):
-            for kk, wk in ((k0, 1 - fk), (k1, fk)):
-                if wn * wk:
-                    v += wn * wk * self.t[(m, nn, kk)]
-        return v * scale
-
-    def __call__(self, m: float, n: float, k: float) -> float:
-        ms = [x for x in self.ms if x <= 32768]
-        if m in ms:
-            return self._at_m(int(m), n, k)
-        i = min(max(bisect.bisect_left(ms, m), 1), len(ms) - 1)
-        return _interp_log([ms[i - 1], ms[i]], [self._at_m(ms[i - 1], n, k), self._at_m(ms[i], n, k)], m)
-
-
-class AttnTable:
-    """aiconfigurator FA3 attention latencies (ms): context (b, isl, heads) and generation (b, ctx, heads), kv=8."""
-
-    def __init__(self, ctx_path: Path, gen_path: Path) -> None:
-        self.ctx: dict[tuple[int, int, int], tuple[list[float], list[float]]] = {}
-        self.gen: dict[tuple[int, int, int], tuple[list[float], list[float]]] = {}
-        for path, store, col, off in ((ctx_path, self.ctx, "isl", 0), (gen_path, self.gen, "step", 1)):
-            pts: dict[tuple[int, int, int], list[tuple[float, float]]] = defaultdict(list)
-            for r in csv.DictReader(open(path)):
-                if r["kv_cache_dtype"] != "bfloat16" or r["window_size"] != "0" or r["head_dim"] != "128":
-                    continue
-                key = (int(r["num_heads"]), int(r["num_key_value_heads"]), int(r["batch_size"]))
-                pts[key].append((int(r[col]) + off, float(r["latency"])))
-            for key, v in pts.items():
-                v.sort()
-                store[key] = ([x for x, _ in v], [y for _, y in v])
-
-    def context(self, b: int, isl: int, heads: int, kv: int) -> float:
-        xs, ys = self.ctx[(heads, kv, b)]
-        if isl > xs[-1]:  # quadratic beyond the table (efficiency saturated by 16K)
-            return ys[-1] * (isl / xs[-1]) ** 2
-        return _interp_log(xs, ys, isl)
-
-    def generation(self, b: int, ctx: int, heads: int, kv: int) -> float:
-        xs, ys = self.gen[(heads, kv, b)]
-        return _interp_log(xs, ys, ctx)
-
-
-class NcclTable:
-    """aiconfigurator NCCL all_reduce (half) latency (ms) by GPUs and message size (elements)."""
-
-    def __init__(self, path: Path) -> None:
-        pts: dict[int, list[tuple[float, float]]] = defaultdict(list)
-        for r in csv.DictReader(open(path)):
-            if r["op_name"] == "all_reduce" and r["nccl_dtype"] == "half":
-                pts[int(r["num_gpus"])].append((int(r["message_size"]), float(r["latency"])))
-        self.t = {g: ([x for x, _ in sorted(v)], [y for _, y in sorted(v)]) for g, v in pts.items()}
-
-    def __call__(self, g: int, elems: float) -> float:
-        xs, ys = self.t[g]
-        return _interp_log(xs, ys, elems)
-
-
 @dataclasses.dataclass
 class Tables:
     gemm: GemmTable
     attn: AttnTable
-    nccl: NcclTable
+    nccl: CommTable
 
 
 def kernel_step_ms(tab: Tables, rm: RooflineModel, case: StepCase, ew_scale: float = 1.0,
@@ -180,11 +83,11 @@ def transfer_pairs(tab: Tables, cal: list[StepCase],
                    hw_name: str = "h100-sxm") -> list[tuple[str, str, list[float], list[float]]]:
     """(shape, phase, predicted ms, pseudo-measured ms) for every unseen shape and phase."""
     hw = get_hardware(hw_name)
-    base = RooflineModel(get_model("llama3-8b"), hw, 1)
+    base = RooflineModel(get_model("llama3-8b"), hw, 1, engine="eager")
     k8 = [kernel_step_ms(tab, base, c) for c in cal]
     out = []
     for name, g in SHAPES:
-        rm = RooflineModel(get_model(name), hw, g)
+        rm = RooflineModel(get_model(name), hw, g, engine="eager")
         for phase in ("prefill", "decode"):
             pred, pseudo = [], []
             for c, kb in zip(cal, k8):
@@ -202,7 +105,7 @@ def load_tables(d: Path) -> Tables:
     return Tables(GemmTable(aic / "gemm/vllm/0.24.0/gemm_perf.csv"),
                   AttnTable(aic / "attention/vllm/0.24.0/context_attention_perf.csv",
                             aic / "attention/vllm/0.24.0/generation_attention_perf.csv"),
-                  NcclTable(aic / "comm/nccl/2.29.2/nccl_perf.csv"))
+                  CommTable(aic / "comm/nccl/2.29.2/nccl_perf.csv"))
 
 
 def transfer_check(tab: Tables, cal: list[StepCase]) -> list[str]:
@@ -217,10 +120,10 @@ def transfer_check(tab: Tables, cal: list[StepCase]) -> list[str]:
 def sensitivity(tab: Tables, cal: list[StepCase]) -> list[str]:
     """How much the pseudo-measurements move under non-kernel scalings the 8B file cannot tell apart."""
     hw = get_hardware("h100-sxm")
-    base = RooflineModel(get_model("llama3-8b"), hw, 1)
+    base = RooflineModel(get_model("llama3-8b"), hw, 1, engine="eager")
     out = []
     for name, g in SHAPES[:2]:
-        rm = RooflineModel(get_model(name), hw, g)
+        rm = RooflineModel(get_model(name), hw, g, engine="eager")
         h_ratio = rm.model.hidden_size / base.model.hidden_size
         ew_ratio = rm._elementwise_per_token / rm.model.num_layers / (base._elementwise_per_token / 32)
         alts = (("element-wise bytes ~ h only (not 84h+20(q+k)+10f)", dict(ew_scale=h_ratio / ew_ratio)),

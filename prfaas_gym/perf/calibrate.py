@@ -49,14 +49,15 @@ class CalibrationResult:
 
 
 def predict_ms(cases: Sequence[StepCase], model_of: Callable[[str], ModelProfile], hardware: HardwareProfile,
-               efficiency: StepEfficiency | None = None) -> list[float]:
-    """Roofline prediction (ms) of every case."""
+               efficiency: StepEfficiency | None = None, engine: str = "eager") -> list[float]:
+    """Roofline prediction (ms) of every case with ``engine``'s profile (``eager``: the
+    hardware profile's terms, what ../shared/calibration measured)."""
     models: dict[tuple[str, int], RooflineModel] = {}
     out = []
     for c in cases:
         key = (c.model, c.gpus)
         if key not in models:
-            models[key] = RooflineModel(model_of(c.model), hardware, c.gpus, efficiency)
+            models[key] = RooflineModel(model_of(c.model), hardware, c.gpus, efficiency, engine=engine)
         out.append(case_seconds(models[key], c) * 1e3)
     return out
 

@@ -19,6 +19,7 @@ from prfaas_gym.profiles.loader import hardware_to_dict
 from .base import PerfInputError
 from .calibrate import calibrate, phase_errors, predict_ms
 from .cases import StepCase, read_cases
+from .engines import DEFAULT_ENGINE, ENGINES
 
 
 def add_perf_parser(subparsers: Any) -> None:
@@ -31,13 +32,19 @@ def add_perf_parser(subparsers: Any) -> None:
     p.add_argument("--cases", required=True, help="CSV with model,phase,batch,tokens,context[,gpus]")
     p.add_argument("--model", default=None, help="model profile for every row (overrides the model column)")
     p.add_argument("--gpus", type=int, default=None, help="GPUs per instance when the CSV has no gpus column")
+    p.add_argument("--engine", choices=list(ENGINES), default=DEFAULT_ENGINE,
+                   help=f"engine profile (default {DEFAULT_ENGINE}; eager = the ../shared/calibration procedure)")
     p.set_defaults(func=run_predict)
 
-    c = sub.add_parser("calibrate", help="fit the GPU's efficiency terms to measured step times")
+    c = sub.add_parser("calibrate", help="fit the GPU's efficiency terms to measured step times or kernel tables")
     c.add_argument("--hardware", required=True, help="hardware profile name or YAML path (starting point)")
-    c.add_argument("--measurements", required=True, help="CSV with model,phase,batch,tokens,context,ms_median")
+    c.add_argument("--measurements", default=None, help="CSV with model,phase,batch,tokens,context,ms_median")
+    c.add_argument("--aiconfigurator", default=None, metavar="DIR",
+                   help="fit the engine's terms to AIConfigurator's per-operator tables in DIR (needs --engine vllm)")
+    c.add_argument("--engine", choices=list(ENGINES), default=None,
+                   help="engine profile (default: eager with --measurements, vllm with --aiconfigurator)")
     c.add_argument("--model", default=None, help="model profile for every row")
-    c.add_argument("--out", default=None, help="write the calibrated hardware profile YAML here")
+    c.add_argument("--out", default=None, help="write the calibrated hardware profile (eager) or engine terms YAML")
     c.set_defaults(func=run_calibrate)
 
 
@@ -73,7 +80,7 @@ def run_predict(args: argparse.Namespace) -> int:
     try:
         hw = _hardware(args.hardware)
         cases = _with_gpus(read_cases(args.cases, model=args.model), getattr(args, "gpus", None))
-        pred = predict_ms(cases, _model_lookup(args.cases, cases), hw)
+        pred = predict_ms(cases, _model_lookup(args.cases, cases), hw, engine=getattr(args, "engine", DEFAULT_ENGINE))
     except PerfInputError as exc:
         print(str(exc), file=sys.stderr)
         return 2
@@ -87,7 +94,18 @@ def run_predict(args: argparse.Namespace) -> int:
 
 def run_calibrate(args: argparse.Namespace) -> int:
     """``perf calibrate``: fit, print per-phase MAPE and max error, optionally write the profile."""
+    engine = args.engine or ("vllm" if args.aiconfigurator else "eager")
     try:
+        if args.aiconfigurator:
+            if engine == "eager" or args.measurements:
+                raise PerfInputError("--aiconfigurator:0: fits a production engine's terms from kernel tables: "
+                                     "use it with --engine vllm and without --measurements")
+            return _calibrate_aic(args, engine)
+        if not args.measurements:
+            raise PerfInputError("--measurements:0: required (or --aiconfigurator DIR)")
+        if engine != "eager":
+            raise PerfInputError(f"--engine:0: step measurements calibrate the eager profile; fit {engine!r} "
+                                 "with --aiconfigurator DIR")
         hw = _hardware(args.hardware)
         cases = read_cases(args.measurements, model=args.model, need_measured=True)
         model_of = _model_lookup(args.measurements, cases)
@@ -110,6 +128,48 @@ def run_calibrate(args: argparse.Namespace) -> int:
         with open(args.out, "w") as fh:
             fh.write(f"# Calibrated by `prfaas-gym perf calibrate` on {args.measurements}\n")
             yaml.safe_dump(d, fh, sort_keys=False)
+        print(f"wrote {args.out}")
+    return 0
+
+
+def _calibrate_aic(args: argparse.Namespace, engine: str) -> int:
+    """Fit ``engine``'s terms on one GPU to AIConfigurator's tables; print per-table fit, write YAML."""
+    from .aic_fit import fit_engine_terms
+    from .aic_tables import AicTables, aic_estimate_source
+
+    hw = _hardware(args.hardware)
+    tables = AicTables.for_hardware(args.aiconfigurator, hw.name)
+    try:
+        eff, report = fit_engine_terms(tables, hw, engine)
+    except (KeyError, ValueError, OSError) as exc:
+        raise PerfInputError(f"{args.aiconfigurator}:0: unusable tables: {exc}") from None
+    print(f"fitted engine {engine!r} on {hw.name} to {tables.root / tables.gpu} "
+          f"(element-wise: {aic_estimate_source()})")
+    print(f"{'table':<12} {'n':>5} {'MAPE':>7} {'max':>8}")
+    for r in report:
+        print(f"{r.group:<12} {r.n:>5} {r.mape_pct:>6.2f}% {r.max_abs_pct:>7.2f}%")
+    terms = {k: float(f"{v:.6g}") for k, v in eff.as_dict().items()}
+    print("terms:")
+    for k, v in terms.items():
+        print(f"  {k}: {v}")
+    if args.out:
+        doc: dict[str, Any] = {}
+        try:
+            with open(args.out) as fh:
+                doc = yaml.safe_load(fh) or {}
+        except FileNotFoundError:
+            pass
+        except (OSError, yaml.YAMLError) as exc:
+            raise PerfInputError(f"{args.out}:0: cannot update: {exc}") from None
+        if not isinstance(doc, dict):
+            raise PerfInputError(f"{args.out}:0: not an engine terms mapping")
+        doc.setdefault("engine", engine)
+        doc.setdefault("hardware", {})[hw.name] = terms
+        body = yaml.safe_dump(doc, sort_keys=False)
+        with open(args.out, "w") as fh:
+            fh.write(f"# Fitted by `prfaas-gym perf calibrate --engine {engine} --aiconfigurator DIR --hardware "
+                     "<gpu> --out <this file>`\n# on AIConfigurator's vLLM 0.24.0 tables (docs/step_time_model.md).\n")
+            fh.write(body)
         print(f"wrote {args.out}")
     return 0
 

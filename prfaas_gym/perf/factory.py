@@ -8,6 +8,7 @@ from typing import Any
 from prfaas_gym.profiles import HardwareProfile, ModelProfile
 
 from .base import PerfInputError, StepTimeModel
+from .engines import DEFAULT_ENGINE, get_engine
 from .polynomial import PolynomialModel
 from .roofline import RooflineModel
 from .table import TableModel, load_table
@@ -23,12 +24,12 @@ def _num(spec: Mapping[str, Any], key: str, default: float | None = None) -> flo
 
 
 def _roofline(spec: Mapping[str, Any], model: ModelProfile, hw: HardwareProfile, gpus: int) -> StepTimeModel:
-    _only(spec, {"backend"})
-    return RooflineModel(model, hw, gpus)
+    _only(spec, {"backend", "engine"})
+    return RooflineModel(model, hw, gpus, engine=get_engine(spec.get("engine", DEFAULT_ENGINE)))
 
 
 def _table(spec: Mapping[str, Any], model: ModelProfile, hw: HardwareProfile, gpus: int) -> StepTimeModel:
-    _only(spec, {"backend", "table", "decode_step_s", "decode_s_per_context_token", "decode_s_per_seq"})
+    _only(spec, {"backend", "engine", "table", "decode_step_s", "decode_s_per_context_token", "decode_s_per_seq"})
     name = spec.get("table")
     if not isinstance(name, str):
         raise PerfInputError("step_time.table: expected a table name or YAML path")
@@ -42,7 +43,7 @@ def _table(spec: Mapping[str, Any], model: ModelProfile, hw: HardwareProfile, gp
 
 
 def _polynomial(spec: Mapping[str, Any], model: ModelProfile, hw: HardwareProfile, gpus: int) -> StepTimeModel:
-    _only(spec, {"backend", "prefill_s", "decode_step_s", "decode_s_per_context_token", "decode_s_per_seq"})
+    _only(spec, {"backend", "engine", "prefill_s", "decode_step_s", "decode_s_per_context_token", "decode_s_per_seq"})
     coeffs = spec.get("prefill_s")
     if not isinstance(coeffs, (list, tuple)) or not all(isinstance(v, (int, float)) for v in coeffs):
         raise PerfInputError("step_time.prefill_s: expected [c0, c1, c2] (seconds, s/token, s/token^2)")
@@ -71,6 +72,8 @@ def build_step_time_model(spec: Mapping[str, Any] | None, model: ModelProfile, h
 
     Args:
         spec: the scenario's ``step_time:`` mapping; ``None`` means ``{backend: roofline}``.
+            ``engine`` (``vllm`` default, ``sglang``, ``eager``) selects the roofline's engine
+            profile; on ``table``/``polynomial`` it records which engine the curve describes.
         model: model profile.
         hardware: GPU profile.
         gpus_per_instance: GPUs of one instance (tensor/expert parallel).
@@ -80,6 +83,8 @@ def build_step_time_model(spec: Mapping[str, Any] | None, model: ModelProfile, h
     """
     spec = dict(spec or {})
     backend = spec.get("backend", "roofline")
+    if "engine" in spec:
+        get_engine(spec["engine"])  # validated for every back-end; measured curves record it
     if backend not in BACKENDS:
         raise PerfInputError(f"step_time.backend: unknown backend {backend!r} (known: {', '.join(BACKENDS)})")
     if not isinstance(gpus_per_instance, int) or gpus_per_instance < 1:

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from prfaas_gym.profiles import HardwareProfile, ModelProfile, StepEfficiency
 from prfaas_gym.profiles.model import AttentionSpec, LayerGroup
 
+from .engines import DEFAULT_ENGINE, EngineProfile, engine_efficiency, get_engine
+
 GEMM_SOFTMAX_P = 2.0
 """Exponent of the soft maximum between the compute and memory time of one GEMM (p -> inf is
 the hard roofline; 2 matches the ridge region of the aiconfigurator H100 GEMM table)."""
@@ -38,6 +40,17 @@ half, concatenation, sum), applied to q and k (not v)."""
 EW_BYTES_FFN = 10.0
 """Bytes per token per (sharded) FFN element of the gated activation: SiLU (read+write) and the
 product with the up projection (two reads, one write)."""
+
+FUSED_BYTES_HIDDEN = 16.0
+"""Fused engines (vLLM/SGLang ``fused_add_rms_norm``): two kernels per layer, each reading the
+hidden state and the residual and writing both back in bf16 (8 bytes per hidden element)."""
+
+FUSED_BYTES_ROTARY = 4.0
+"""In-place rotary kernel (``rotary_embedding``): read + write of each q/k element in bf16."""
+
+FUSED_BYTES_FFN = 6.0
+"""``silu_and_mul``: reads gate and up (4 bytes), writes the product (2) per FFN element."""
+
 """Chunk length of chunked linear-attention (KDA/GDN) prefill kernels."""
 
 
@@ -76,16 +89,19 @@ class RooflineModel:
         hardware: GPU profile (its ``efficiency`` terms are used unless ``efficiency`` is given).
         gpus: GPUs per instance.
         efficiency: override of the efficiency terms (calibration uses this).
+        engine: engine profile name or object (:mod:`prfaas_gym.perf.engines`); its terms are
+            used unless ``efficiency`` is given.
     """
 
     def __init__(self, model: ModelProfile, hardware: HardwareProfile, gpus: int = 1,
-                 efficiency: StepEfficiency | None = None) -> None:
+                 efficiency: StepEfficiency | None = None, engine: str | EngineProfile = DEFAULT_ENGINE) -> None:
         if gpus < 1:
             raise ValueError(f"gpus_per_instance: must be >= 1, got {gpus}")
         self.model = model
         self.hardware = hardware
         self.gpus = gpus
-        self.eff = efficiency or hardware.efficiency
+        self.engine = engine if isinstance(engine, EngineProfile) else get_engine(engine)
+        self.eff = efficiency or engine_efficiency(self.engine, hardware)
         e = self.eff
         self._p_gemm = hardware.peak_flops_for(model.weight_bytes_per_param) * e.compute_efficiency
         self._p_attn = hardware.peak_bf16_flops_s * e.attention_efficiency
@@ -147,8 +163,12 @@ class RooflineModel:
                                   float(f.num_experts)))
                 f_act = (f.active_experts + f.shared_experts) * f.expert_intermediate_size / g
             q_dim, kv_dim = self._qkv_dims(a)
-            per_layer = (EW_BYTES_HIDDEN * h + EW_BYTES_ROTARY * (q_dim + kv_dim / 2.0) / g
-                         + EW_BYTES_FFN * f_act)
+            if self.engine.fused_elementwise:
+                per_layer = (FUSED_BYTES_HIDDEN * h + FUSED_BYTES_ROTARY * (q_dim + kv_dim / 2.0) / g
+                             + FUSED_BYTES_FFN * f_act)
+            else:
+                per_layer = (EW_BYTES_HIDDEN * h + EW_BYTES_ROTARY * (q_dim + kv_dim / 2.0) / g
+                             + EW_BYTES_FFN * f_act)
             ew_groups.append((c, per_layer))
             self._elementwise_per_token += c * per_layer
         self._ew_groups = tuple(ew_groups)
@@ -228,7 +248,7 @@ class RooflineModel:
             # fe_total = matrices * width; gate/up as one [h, (m-1)*w] GEMM and down [w, h]
             width = fe_total / 3.0
             per = self._gemm_s(rows, h, fe_total - width, wb) + self._gemm_s(rows, width, h, wb)
-            t += count * touched * per
+            t += count * touched * per * self.eff.moe_factor
         return t
 
     def _comm_time(self, tokens: float) -> float:
@@ -238,15 +258,18 @@ class RooflineModel:
         msg = tokens * self.model.hidden_size * ACT_BYTES
         # latency grows with the log2(g) steps of a tree all-reduce; the measured NCCL algorithm
         # bandwidth (aiconfigurator H100 table, 2-8 GPUs) is flat in g, so no 2(g-1)/g factor
-        allreduce = self.eff.comm_latency_s * math.log2(g) + msg / self._link
+        allreduce = self.eff.comm_base_s + self.eff.comm_latency_s * math.log2(g) + msg / self._link
         return 2.0 * self._layers * allreduce
 
     def _small_ops_time(self, tokens: float) -> float:
-        """Element-wise kernels of all layers: per layer, the larger of their fixed kernel time
-        (``decode_layer_overhead_s``, ~40 small kernels) and their activation traffic."""
+        """Element-wise kernels of all layers. Eager: per layer, the larger of their fixed kernel
+        time (``decode_layer_overhead_s``, ~40 small kernels) and their activation traffic. Fused
+        engines: the fixed time of their 4 kernels plus the fused traffic."""
         e = self.eff
         floor = e.decode_layer_overhead_s
         scale = e.elementwise_factor * tokens / self._bw
+        if self.engine.fused_elementwise:
+            return sum(c * (floor + scale * per_layer) for c, per_layer in self._ew_groups)
         return sum(c * max(floor, scale * per_layer) for c, per_layer in self._ew_groups)
 
     def _attention_time(self, grp: LayerGroup, seqs: Sequence[tuple[int, int]], decode: bool) -> tuple[float, float, float]:
@@ -255,36 +278,43 @@ class RooflineModel:
         g = self.gpus
         kvb = self.model.kv_elem_bytes
         heads = a.num_heads / g
+        e = self.eff
         if a.kind == "linear":
             n_tok = sum(n for n, _ in seqs)
             state = a.state_bytes(kvb, self.model.state_elem_bytes) / g
             per_tok = heads * (4.0 * a.head_dim * a.v_head_dim + (0 if decode else 2.0 * LINEAR_CHUNK * (a.head_dim + a.v_head_dim)))
             flops = n_tok * per_tok
             byt = len(seqs) * 2.0 * state + n_tok * heads * (2 * a.head_dim + 2 * a.v_head_dim) * ACT_BYTES
-        else:
-            pairs = 0.0
-            kv_read = 0.0
-            new = 0.0
-            for n, c in seqs:
-                if a.kind == "swa":
-                    p_i = _window_pairs(n, c, a.window_tokens)
-                    kv_read += min(c, a.window_tokens)
-                else:
-                    p_i = n * c + n * (n + 1) / 2.0
-                    kv_read += c
-                pairs += p_i
-                new += n
-            if a.kind == "mla":
-                if decode:  # weight-absorbed: scores and values in the latent space
-                    flops = pairs * heads * 2.0 * (2 * a.kv_lora_rank + a.qk_rope_head_dim)
-                else:
-                    flops = pairs * heads * 2.0 * (a.qk_head_dim + a.v_head_dim)
-                kv_tok = (a.kv_lora_rank + a.qk_rope_head_dim) * kvb
+            t = max(flops / self._p_attn, byt / self._bw) + e.linear_attention_latency_s
+            return t, flops, byt
+        ramp = 0.0  # extra compute time of short prompts: FA-class kernels ramp with length
+        pairs = 0.0
+        kv_read = 0.0
+        new = 0.0
+        for n, c in seqs:
+            if a.kind == "swa":
+                p_i = _window_pairs(n, c, a.window_tokens)
+                kv_read += min(c, a.window_tokens)
             else:
-                flops = pairs * heads * 2.0 * (a.head_dim + a.v_head_dim)
-                kv_tok = 2.0 * a.num_kv_heads / g * a.head_dim * kvb
-            byt = (kv_read + new) * kv_tok + new * 2.0 * heads * a.qk_head_dim * ACT_BYTES
-        return max(flops / self._p_attn, byt / self._bw), flops, byt
+                p_i = n * c + n * (n + 1) / 2.0
+                kv_read += c
+            pairs += p_i
+            new += n
+            if e.attention_s_half and not decode:
+                ramp += p_i * e.attention_s_half / max(n + c, 1)
+        if a.kind == "mla":
+            if decode:  # weight-absorbed: scores and values in the latent space
+                flops = pairs * heads * 2.0 * (2 * a.kv_lora_rank + a.qk_rope_head_dim)
+            else:
+                flops = pairs * heads * 2.0 * (a.qk_head_dim + a.v_head_dim)
+            kv_tok = (a.kv_lora_rank + a.qk_rope_head_dim) * kvb
+        else:
+            flops = pairs * heads * 2.0 * (a.head_dim + a.v_head_dim)
+            kv_tok = 2.0 * a.num_kv_heads / g * a.head_dim * kvb
+        byt = (kv_read + new) * kv_tok + new * 2.0 * heads * a.qk_head_dim * ACT_BYTES
+        flop_per_pair = flops / pairs if pairs else 0.0
+        tc = (flops + ramp * flop_per_pair) / self._p_attn
+        return max(tc, byt / self._bw) + e.attention_latency_s, flops, byt
 
     # ------------------------------------------------------------------ steps
     def _prefill(self, seqs: tuple[tuple[int, int], ...]) -> float:
@@ -302,6 +332,8 @@ class RooflineModel:
         t += self._comm_time(tokens)
         # eager prefill: the host issues every kernel (layer_overhead_s per layer); when that is
         # slower than the GPU, the step is the launch time plus the GPU time of the last layer
+        if not self.engine.host_launch_floor:
+            return t
         host = e.step_overhead_s + self._layers * e.layer_overhead_s
         return max(t, host + t / self._layers)
 
@@ -312,12 +344,15 @@ class RooflineModel:
         b = int(batch)
         per_seq, rem = divmod(int(context_tokens), b)
         seqs = [(1, per_seq + 1)] * rem + [(1, per_seq)] * (b - rem)
-        t = e.step_overhead_s + self._small_ops_time(float(b))
-        t += self._dense_time(float(b), 0.0) + self._moe_time(float(b))
-        t += self._gemm_s(float(b), self._lm_head.k, self._lm_head.n, self._lm_head.weight_bytes)
+        # a CUDA-graph engine replays the graph of the next captured batch size: every operator but
+        # attention (which reads only the real sequences' KV) runs on the padded rows
+        bp = float(self.engine.padded_batch(b))
+        t = e.step_overhead_s + self._small_ops_time(bp)
+        t += self._dense_time(bp, 0.0) + self._moe_time(float(b))
+        t += self._gemm_s(bp, self._lm_head.k, self._lm_head.n, self._lm_head.weight_bytes)
         for grp in self.model.layers:
             t += grp.count * self._attention_time(grp, seqs, decode=True)[0]
-        t += self._comm_time(float(b))
+        t += self._comm_time(bp)
         return t
 
     # ------------------------------------------------------------------ reporting

@@ -28,6 +28,14 @@ class StepEfficiency:
             activations) per step, in decode (graph-replayed) and prefill alike.
         comm_latency_s: latency of one all-reduce step (per log2 of the GPU count).
         comm_efficiency: fraction of the per-direction NVLink bandwidth collectives reach.
+        comm_base_s: fixed time of one all-reduce kernel regardless of GPU count (vLLM's
+            one-shot custom all-reduce; 0 for the NCCL tree of the eager profile).
+        attention_s_half: prompt length at which a flash-attention prefill kernel reaches half
+            of ``attention_efficiency`` (FA3 ramps with length; 0 = no ramp).
+        attention_latency_s: fixed time of one attention kernel call (per layer and step).
+        moe_factor: multiplier on the routed-expert GEMM time (fused-MoE kernel vs ideal GEMMs).
+        linear_attention_latency_s: fixed time of one layer's linear-attention kernels
+            (short convolution + chunked/recurrent KDA kernel) per step.
     """
 
     compute_efficiency: float = 0.75
@@ -41,6 +49,11 @@ class StepEfficiency:
     decode_layer_overhead_s: float = 1.0e-5
     comm_latency_s: float = 1.0e-5
     comm_efficiency: float = 0.7
+    comm_base_s: float = 0.0
+    attention_s_half: float = 0.0
+    attention_latency_s: float = 0.0
+    moe_factor: float = 1.0
+    linear_attention_latency_s: float = 0.0
 
     def __post_init__(self) -> None:
         for f in fields(self):

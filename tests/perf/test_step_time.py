@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,7 @@ from prfaas_gym.perf.calibrate import calibrate, phase_errors, predict_ms
 from prfaas_gym.perf.cases import StepCase, read_cases
 from prfaas_gym.profiles import get_hardware, get_model
 
-SHARED = Path(__file__).resolve().parents[3] / "shared"
+SHARED = Path(os.environ.get("PRFAAS_SHARED_DIR", Path(__file__).resolve().parents[3] / "shared"))
 CALIB = SHARED / "calibration" / "h100-sxm_llama3-8b_steps.csv"
 T5 = {1024: 0.44, 8192: 0.72, 32768: 1.84, 131072: 7.40}
 
@@ -147,15 +148,15 @@ def test_host_floor_and_small_kernel_floor() -> None:
     hw = get_hardware("h100-sxm")
     e = hw.efficiency
     for name in ("llama3-3b", "llama3-8b"):
-        rm = RooflineModel(get_model(name), hw, 1)
+        rm = RooflineModel(get_model(name), hw, 1, engine="eager")
         layers = rm.model.num_layers
         # eager prefill never beats issuing every layer's kernels from the host
         assert rm.prefill_s([(16, 0)]) >= e.step_overhead_s + layers * e.layer_overhead_s
         # a decode step pays at least one small-kernel floor per layer
         assert rm.decode_s(1, 1) >= e.step_overhead_s + layers * e.decode_layer_overhead_s
     # the floor is per layer: fewer layers, lower floor
-    small = RooflineModel(get_model("llama3-3b"), hw, 1).prefill_s([(1, 0)])
-    big = RooflineModel(get_model("llama3-8b"), hw, 1).prefill_s([(1, 0)])
+    small = RooflineModel(get_model("llama3-3b"), hw, 1, engine="eager").prefill_s([(1, 0)])
+    big = RooflineModel(get_model("llama3-8b"), hw, 1, engine="eager").prefill_s([(1, 0)])
     assert small < big
 
 

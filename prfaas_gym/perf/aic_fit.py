@@ -1,0 +1,210 @@
+"""Fit an engine profile's terms to AIConfigurator's per-operator tables (``perf calibrate --aiconfigurator``).
+
+Each group of terms is fitted on the table that measures it (least squares on log(pred/table)):
+
+==============================  =========================================================  ============
+terms                           data                                                       source
+==============================  =========================================================  ============
+GEMM: compute/memory eff.,      ``gemm_perf.csv`` at the (n, k) of every layer GEMM and    table
+m_half, GEMM latency            LM head of the fit models, TP 1/2/4/8, m = 1..16384
+attention eff., s_half,         ``context_attention_perf.csv`` (FA3, bf16 KV) and          table
+attention latency               ``generation_attention_perf.csv`` at the models' heads
+comm base/latency/efficiency    ``custom_allreduce_perf.csv`` (vLLM custom, graph), 2-8    table
+moe_factor                      ``moe_perf.csv`` (fused MoE, fp8, EP 1-8, DeepSeek-V3)      table
+linear_attention_latency_s      ``kda_perf.csv`` (conv1d + KDA kernels)                    table
+element-wise factor and floor   AIConfigurator's ``ElementWise``/``Embedding`` estimate    AIC estimate
+==============================  =========================================================  ============
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from prfaas_gym.profiles import HardwareProfile, StepEfficiency, get_model
+
+from .aic_tables import AicTables, aic_mem_op_ms
+from .engines import engine_efficiency
+from .roofline import RooflineModel
+
+FIT_MODELS: tuple[str, ...] = ("llama3-3b", "llama3-8b", "qwen2.5-14b", "llama3-70b")
+FIT_TP: tuple[int, ...] = (1, 2, 4, 8)
+GEMM_M: tuple[int, ...] = (1, 4, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384)
+
+GROUPS: dict[str, dict[str, tuple[float, float]]] = {
+    "gemm": {"compute_efficiency": (0.3, 1.0), "memory_efficiency": (0.4, 1.0), "gemm_m_half": (0.0, 512.0),
+             "gemm_latency_s": (0.0, 1e-4)},
+    "attention": {"attention_efficiency": (0.2, 1.0), "attention_s_half": (0.0, 16384.0),
+                  "attention_latency_s": (0.0, 1e-4)},
+    "comm": {"comm_base_s": (0.0, 1e-4), "comm_latency_s": (0.0, 1e-4), "comm_efficiency": (0.1, 1.0)},
+    "elementwise": {"elementwise_factor": (0.1, 5.0), "decode_layer_overhead_s": (0.0, 1e-4)},
+    "moe": {"moe_factor": (0.2, 20.0)},
+    "kda": {"linear_attention_latency_s": (0.0, 2e-3)},
+}
+"""Term groups fitted in order (later groups see the earlier groups' fitted values)."""
+
+
+@dataclass(frozen=True, slots=True)
+class GroupFit:
+    """Fit quality of one term group on its table."""
+
+    group: str
+    n: int
+    mape_pct: float
+    max_abs_pct: float
+
+
+def _fit(names: dict[str, tuple[float, float]], base: StepEfficiency,
+         pred: Callable[[StepEfficiency], np.ndarray], target: np.ndarray,
+         weights: np.ndarray | None = None) -> tuple[StepEfficiency, np.ndarray]:
+    from scipy.optimize import least_squares  # heavy import kept local
+
+    keys = list(names)
+    lo = np.array([names[k][0] for k in keys])
+    hi = np.array([names[k][1] for k in keys])
+    scale = hi - lo
+    w = np.ones_like(target) if weights is None else weights
+
+    def eff_of(z: np.ndarray) -> StepEfficiency:
+        x = lo + np.clip(z, 0.0, 1.0) * scale
+        return dataclasses.replace(base, **{k: float(v) for k, v in zip(keys, x)})
+
+    def resid(z: np.ndarray) -> np.ndarray:
+        return w * np.log(np.maximum(pred(eff_of(z)), 1e-12) / target)
+
+    z0 = np.clip((np.array([getattr(base, k) for k in keys], dtype=float) - lo) / scale, 0.02, 0.98)
+    sol = least_squares(resid, z0, bounds=(0.0, 1.0), diff_step=1e-4, xtol=1e-10, ftol=1e-10, max_nfev=300)
+    eff = eff_of(sol.x)
+    return eff, pred(eff)
+
+
+def _quality(group: str, pred: np.ndarray, target: np.ndarray) -> GroupFit:
+    e = np.abs(pred / target - 1.0) * 100
+    return GroupFit(group, len(e), float(e.mean()), float(e.max()))
+
+
+def _gemm_shapes(models: Sequence[str]) -> list[tuple[float, float]]:
+    """(n, k) of every weight GEMM (and LM head) of ``models`` at the fit TP degrees."""
+    shapes = set()
+    for name in models:
+        m = get_model(name)
+        for g in FIT_TP:
+            (grp,) = m.layers
+            a, f = grp.attention, grp.ffn
+            h, hd = m.hidden_size, a.head_dim
+            shapes |= {((a.num_heads + 2 * a.num_kv_heads) * hd / g, h), (h, a.num_heads * hd / g),
+                       (2 * f.intermediate_size / g, h), (h, f.intermediate_size / g),
+                       (min(m.vocab_size / g, 65536), h)}
+    return sorted(shapes)
+
+
+def fit_engine_terms(tables: AicTables, hardware: HardwareProfile, engine: str = "vllm",
+                     models: Sequence[str] = FIT_MODELS) -> tuple[StepEfficiency, list[GroupFit]]:
+    """Fit ``engine``'s terms on ``hardware`` to the tables; returns the terms and per-group fit quality."""
+    eff = engine_efficiency(engine, hardware)
+    report: list[GroupFit] = []
+    dense = [get_model(n) for n in models]
+
+    def rm_of(e: StepEfficiency, model=dense[0], g: int = 1) -> RooflineModel:
+        return RooflineModel(model, hardware, g, e, engine=engine)
+
+    # --- GEMM
+    rows = [(m, k, n) for n, k in _gemm_shapes(models) for m in GEMM_M]
+    target = np.array([tables.gemm(m, n, k) for m, k, n in rows])
+    eff, pred = _fit(GROUPS["gemm"], eff, lambda e: np.array(
+        [rm_of(e)._gemm_time(float(m), float(k), float(n), 2.0) * 1e3 for m, k, n in rows]), target)
+    report.append(_quality("gemm", pred, target))
+
+    # --- attention (context and generation at the fit models' per-GPU heads)
+    att_cases = []
+    for model in dense:
+        a = model.layers[0].attention
+        for g in FIT_TP:
+            heads, kv = a.num_heads // g, max(a.num_kv_heads // g, 1)
+            for b in (1, 4, 16):
+                for isl in (128, 512, 1024, 2048, 4096, 8192, 16384):
+                    if b * isl <= 32768:
+                        att_cases.append((model, g, [(isl, 0)] * b, False, tables.attn.context(b, isl, heads, kv)))
+            for b in (1, 8, 32, 128):
+                for ctx in (512, 2048, 8192, 32768):
+                    att_cases.append((model, g, [(1, ctx)] * b, True, tables.attn.generation(b, ctx, heads, kv)))
+    target = np.array([c[4] for c in att_cases])
+
+    def att_pred(e: StepEfficiency) -> np.ndarray:
+        out = []
+        for model, g, seqs, dec, _ in att_cases:
+            rm = rm_of(e, model, g)
+            out.append(rm._attention_time(model.layers[0], seqs, dec)[0] * 1e3)
+        return np.array(out)
+    eff, pred = _fit(GROUPS["attention"], eff, att_pred, target)
+    report.append(_quality("attention", pred, target))
+
+    # --- all-reduce (vLLM custom, CUDA-graph rows): messages of 1..16K tokens of 2K-8K hidden
+    comm_cases = [(g, 2.0 ** p) for g in (2, 4, 8) for p in range(10, 27)]
+    target = np.array([tables.comm(g, el, custom=True) for g, el in comm_cases])
+
+    def comm_pred(e: StepEfficiency) -> np.ndarray:
+        link = hardware.nvlink_bandwidth_bytes_s * e.comm_efficiency
+        return np.array([(e.comm_base_s + e.comm_latency_s * math.log2(g) + el * 2.0 / link) * 1e3
+                         for g, el in comm_cases])
+    eff, pred = _fit(GROUPS["comm"], eff, comm_pred, target)
+    report.append(_quality("allreduce", pred, target))
+
+    # --- element-wise: AIConfigurator's estimate of one layer's add+norm x2 and activation
+    ew_cases = []
+    for model in dense:
+        h, f = model.hidden_size, model.layers[0].ffn.intermediate_size
+        for g in FIT_TP:
+            for tok in (1, 16, 64, 256, 1024, 4096, 16384):
+                ew_cases.append((model, g, tok, 2 * aic_mem_op_ms(tables.gpu, tok * 8 * h)
+                                 + aic_mem_op_ms(tables.gpu, tok * 6 * f / g)))
+    target = np.array([c[3] for c in ew_cases])
+
+    def ew_pred(e: StepEfficiency) -> np.ndarray:
+        out = []
+        for model, g, tok, _ in ew_cases:
+            rm = rm_of(e, model, g)
+            out.append(rm._small_ops_time(float(tok)) / model.num_layers * 1e3)
+        return np.array(out)
+    eff, pred = _fit(GROUPS["elementwise"], eff, ew_pred, target)
+    report.append(_quality("elementwise", pred, target))
+
+    # --- fused MoE (DeepSeek-V3 shape, fp8, EP = GPUs)
+    ds = get_model("deepseek-v3")
+    f = ds.layers[-1].ffn
+    moe_cases = []
+    for g in (1, 2, 4, 8):
+        key = (ds.hidden_size, f.expert_intermediate_size, f.active_experts, f.num_experts, g, "fp8_block")
+        if tables.moe.has(key):
+            for tok in (1, 16, 64, 256, 1024, 4096, 16384):
+                moe_cases.append((g, tok, tables.moe(key, tok)))
+    if moe_cases:
+        target = np.array([c[2] for c in moe_cases])
+        moe_layers = sum(grp.count for grp in ds.layers if grp.ffn.kind == "moe")
+
+        def moe_pred(e: StepEfficiency) -> np.ndarray:
+            return np.array([rm_of(e, ds, g)._moe_time(float(tok)) / moe_layers * 1e3 for g, tok, _ in moe_cases])
+        eff, pred = _fit(GROUPS["moe"], eff, moe_pred, target)
+        report.append(_quality("moe", pred, target))
+
+    # --- KDA kernels (Kimi-Linear heads per GPU; the table interpolates in heads)
+    kl = get_model("kimi-linear-48b")
+    kgrp = kl.layers[0]
+    kda_cases = []
+    for g in (1, 2, 4):
+        heads = kgrp.attention.num_heads / g
+        for b, n in ((1, 128), (1, 1024), (1, 4096), (1, 16384), (4, 2048)):
+            kda_cases.append((g, [(n, 0)] * b, False, tables.kda.context(heads, b, n)))
+        for b in (1, 16, 64, 256):
+            kda_cases.append((g, [(1, 4096)] * b, True, tables.kda.generation(heads, b)))
+    target = np.array([c[3] for c in kda_cases])
+
+    def kda_pred(e: StepEfficiency) -> np.ndarray:
+        return np.array([rm_of(e, kl, g)._attention_time(kgrp, seqs, dec)[0] * 1e3 for g, seqs, dec, _ in kda_cases])
+    eff, pred = _fit(GROUPS["kda"], eff, kda_pred, target)
+    report.append(_quality("kda", pred, target))
+    return eff, report

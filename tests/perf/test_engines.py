@@ -1,0 +1,152 @@
+"""Engine profiles (eager / vllm / sglang) of the roofline and their calibration on AIConfigurator's tables."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import yaml
+
+from prfaas_gym.perf import PerfInputError, RooflineModel, build_step_time_model
+from prfaas_gym.perf.cli import main
+from prfaas_gym.perf.engines import ENGINES, engine_efficiency, get_engine
+from prfaas_gym.profiles import get_hardware, get_model
+
+SHARED = Path(os.environ.get("PRFAAS_SHARED_DIR", Path(__file__).resolve().parents[3] / "shared"))
+AIC = SHARED / "data" / "aiconfigurator"
+needs_aic = pytest.mark.skipif(not (AIC / "h100_sxm" / "gemm").exists(), reason="../shared/data/aiconfigurator absent")
+
+
+def _rm(engine: str, model: str = "llama3-8b", g: int = 1, hw: str = "h100-sxm") -> RooflineModel:
+    return RooflineModel(get_model(model), get_hardware(hw), g, engine=engine)
+
+
+def test_eager_uses_the_hardware_terms_and_scenarios_default_to_vllm() -> None:
+    hw = get_hardware("h100-sxm")
+    assert engine_efficiency("eager", hw) == hw.efficiency
+    assert _rm("eager").eff == hw.efficiency
+    stm = build_step_time_model(None, get_model("llama3-8b"), hw, 1)
+    assert stm.engine.name == "vllm" and stm.eff != hw.efficiency
+    eager = build_step_time_model({"backend": "roofline", "engine": "eager"}, get_model("llama3-8b"), hw, 1)
+    assert eager.prefill_s([(2048, 0)]) == _rm("eager").prefill_s([(2048, 0)])
+
+
+def test_unknown_engine_names_the_field() -> None:
+    m, hw = get_model("llama3-8b"), get_hardware("h100-sxm")
+    for spec in ({"backend": "roofline", "engine": "trt"},
+                 {"backend": "polynomial", "prefill_s": [0.1, 0, 0], "decode_step_s": 0.02, "engine": 3}):
+        with pytest.raises(PerfInputError, match=r"step_time.engine: unknown engine"):
+            build_step_time_model(spec, m, hw, 1)
+    # measured curves may record their engine
+    build_step_time_model({"backend": "polynomial", "prefill_s": [0.1, 0, 0], "decode_step_s": 0.02,
+                           "engine": "sglang"}, m, hw, 1)
+
+
+def test_fused_elementwise_is_cheaper_than_eager() -> None:
+    v, e = _rm("vllm"), _rm("eager")
+    assert v._small_ops_time(8192.0) < 0.5 * e._small_ops_time(8192.0)
+    # eager pays 84h+20(q+k)+10f bytes per token and layer, fused 16h+4(q+k)+6f
+    assert v._ew_groups[0][1] < 0.5 * e._ew_groups[0][1]
+
+
+def test_host_launch_floor_only_where_the_host_issues_kernels() -> None:
+    e = get_hardware("h100-sxm").efficiency
+    floor = 32 * e.layer_overhead_s
+    assert _rm("eager").prefill_s([(16, 0)]) >= floor
+    assert _rm("vllm").prefill_s([(16, 0)]) < floor  # piecewise CUDA graphs: no per-layer launch floor
+    assert get_engine("sglang").host_launch_floor and not get_engine("vllm").host_launch_floor
+
+
+def test_cuda_graph_padding_of_decode() -> None:
+    v = get_engine("vllm")
+    assert [v.padded_batch(b) for b in (1, 3, 5, 9, 33, 255, 257, 512, 600)] == [1, 4, 8, 16, 40, 256, 272, 512, 600]
+    assert get_engine("eager").padded_batch(33) == 33
+    rm = _rm("vllm")
+    # batch 33 runs the GEMMs of the batch-40 graph: not cheaper than 40 sequences' GEMMs would be alone
+    assert rm.decode_s(33, 33 * 1024) > rm.decode_s(32, 32 * 1024)
+    assert rm._dense_time(40.0, 0.0) == pytest.approx(rm._dense_time(float(v.padded_batch(33)), 0.0))
+
+
+def test_custom_allreduce_is_flat_and_below_nccl_tree_for_small_messages() -> None:
+    v, e = _rm("vllm", "llama3-70b", 8), _rm("eager", "llama3-70b", 8)
+    assert v._comm_time(1.0) < e._comm_time(1.0)
+    lat2 = _rm("vllm", "llama3-70b", 2)._comm_time(1.0)
+    assert v._comm_time(1.0) < 1.5 * lat2  # one-shot: latency barely grows with GPUs
+
+
+@pytest.mark.parametrize("engine", list(ENGINES))
+@pytest.mark.parametrize("model,g", [("llama3-8b", 1), ("llama3-70b", 4), ("deepseek-v3", 8), ("kimi-linear-48b", 1)])
+def test_every_engine_is_monotone(engine: str, model: str, g: int) -> None:
+    rm = _rm(engine, model, g, "h200-sxm")
+    prev = 0.0
+    for n in (1, 64, 512, 4096, 32768):
+        t = rm.prefill_s([(n, 0)])
+        assert t > prev
+        prev = t
+    prev = 0.0
+    for b in (1, 8, 64, 256):
+        t = rm.decode_s(b, b * 2048)
+        assert t > prev
+        prev = t
+
+
+def test_predict_cli_engine_flag(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    p = tmp_path / "c.csv"
+    p.write_text("model,phase,batch,tokens,context\nllama3-8b,prefill,1,2048,2048\n")
+    got = {}
+    for eng in ("eager", "vllm", "sglang"):
+        assert main(["perf", "predict", "--hardware", "h100-sxm", "--cases", str(p), "--engine", eng]) == 0
+        got[eng] = float(capsys.readouterr().out.strip().splitlines()[-1].split(",")[-1])
+    assert got["vllm"] < got["eager"]
+    assert got["eager"] == pytest.approx(_rm("eager").prefill_s([(2048, 0)]) * 1e3, rel=1e-4)
+
+
+def test_calibrate_cli_argument_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["perf", "calibrate", "--hardware", "h100-sxm"]) == 2
+    assert "--measurements" in capsys.readouterr().err
+    assert main(["perf", "calibrate", "--hardware", "h100-sxm", "--engine", "eager", "--aiconfigurator", str(tmp_path)]) == 2
+    assert "--engine vllm" in capsys.readouterr().err
+    assert main(["perf", "calibrate", "--hardware", "h100-sxm", "--aiconfigurator", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "\n" not in err.strip() and "h100_sxm" in err
+    assert main(["perf", "calibrate", "--hardware", "h20", "--aiconfigurator", str(tmp_path)]) == 2
+    assert "no AIConfigurator tables" in capsys.readouterr().err
+
+
+@needs_aic
+def test_database_sums_match_the_issue_figures() -> None:
+    from prfaas_gym.perf.aic_tables import AicTables, database_step
+
+    tab = AicTables.for_hardware(SHARED / "data", "h200-sxm")
+    d = database_step(tab, get_model("llama3-70b"), 4, batch=64, context_tokens=64 * 2048)
+    assert d["gemm"] == pytest.approx(9.6, rel=0.03) and d["elementwise"] == pytest.approx(1.0, rel=0.05)
+    assert d["allreduce"] == pytest.approx(1.9, rel=0.05)
+    d = database_step(tab, get_model("llama3-8b"), 1, [(8192, 0)])
+    assert d["gemm"] == pytest.approx(157.5, rel=0.02) and d["elementwise"] == pytest.approx(10.7, rel=0.02)
+
+
+@needs_aic
+@pytest.mark.slow
+def test_packaged_vllm_terms_are_the_calibration_fixed_point(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "vllm.yaml"
+    assert main(["perf", "calibrate", "--engine", "vllm", "--aiconfigurator", str(SHARED / "data"),
+                 "--hardware", "h100-sxm", "--out", str(out)]) == 0
+    fitted = yaml.safe_load(out.read_text())["hardware"]["h100-sxm"]
+    shipped = engine_efficiency("vllm", get_hardware("h100-sxm")).as_dict()
+    for k, v in fitted.items():
+        assert v == pytest.approx(shipped[k], rel=0.02, abs=1e-7), k
+
+
+def test_aic_mem_op_formula_matches_the_package() -> None:
+    pytest.importorskip("aiconfigurator_core")
+    import aiconfigurator_core.sdk.operations as ops
+    from aiconfigurator_core.sdk import perf_database as pdb
+
+    from prfaas_gym.perf.aic_tables import aic_mem_op_ms
+
+    db = pdb.get_database("h100_sxm", "vllm", "0.24.0", database_mode="EMPIRICAL", allow_missing_data=True)
+    h = 4096
+    op = ops.ElementWise("add_norm", 1, 2 * h, 2 * h, 0.8)
+    for x in (1, 64, 2048, 8192):
+        assert aic_mem_op_ms("h100_sxm", x * 4 * h * 2) == pytest.approx(op._engine_query(db, x=x), rel=1e-3)
