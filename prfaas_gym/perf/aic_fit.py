@@ -19,7 +19,6 @@ element-wise factor and floor   AIConfigurator's ``ElementWise``/``Embedding`` e
 from __future__ import annotations
 
 import dataclasses
-import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -37,13 +36,16 @@ GEMM_M: tuple[int, ...] = (1, 4, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 81
 
 GROUPS: dict[str, dict[str, tuple[float, float]]] = {
     "gemm": {"compute_efficiency": (0.3, 1.0), "memory_efficiency": (0.4, 1.0), "gemm_m_half": (0.0, 512.0),
-             "gemm_latency_s": (0.0, 1e-4)},
+             "gemm_latency_s": (0.0, 1e-4), "gemm_softmax_p": (1.5, 8.0)},
     "attention": {"attention_efficiency": (0.2, 1.0), "attention_s_half": (0.0, 16384.0),
                   "attention_latency_s": (0.0, 1e-4)},
     "comm": {"comm_base_s": (0.0, 1e-4), "comm_latency_s": (0.0, 1e-4), "comm_efficiency": (0.1, 1.0)},
     "elementwise": {"elementwise_factor": (0.1, 5.0), "decode_layer_overhead_s": (0.0, 1e-4)},
-    "moe": {"moe_factor": (0.2, 20.0)},
-    "kda": {"linear_attention_latency_s": (0.0, 2e-3)},
+    "moe": {"moe_compute_efficiency": (0.05, 1.0), "moe_factor": (0.1, 5.0), "moe_latency_s": (0.0, 1e-3),
+            "moe_token_s": (0.0, 5e-6)},
+    "mla": {"mla_latency_s": (0.0, 5e-4), "mla_gemm_factor": (0.3, 5.0)},
+    "kda": {"linear_attention_latency_s": (0.0, 2e-3), "linear_attention_decode_latency_s": (0.0, 1e-3),
+            "linear_attention_efficiency": (0.01, 1.0)},
 }
 """Term groups fitted in order (later groups see the earlier groups' fitted values)."""
 
@@ -143,14 +145,15 @@ def fit_engine_terms(tables: AicTables, hardware: HardwareProfile, engine: str =
     eff, pred = _fit(GROUPS["attention"], eff, att_pred, target)
     report.append(_quality("attention", pred, target))
 
-    # --- all-reduce (vLLM custom, CUDA-graph rows): messages of 1..16K tokens of 2K-8K hidden
-    comm_cases = [(g, 2.0 ** p) for g in (2, 4, 8) for p in range(10, 27)]
+    # --- all-reduce (vLLM custom, CUDA-graph rows): the fit models' messages (1..16K tokens x hidden)
+    hiddens = sorted({m.hidden_size for m in dense})
+    comm_cases = [(g, float(tok * h)) for g in (2, 4, 8) for h in hiddens
+                  for tok in (1, 8, 32, 128, 256, 512, 2048, 8192, 16384)]
     target = np.array([tables.comm(g, el, custom=True) for g, el in comm_cases])
 
     def comm_pred(e: StepEfficiency) -> np.ndarray:
-        link = hardware.nvlink_bandwidth_bytes_s * e.comm_efficiency
-        return np.array([(e.comm_base_s + e.comm_latency_s * math.log2(g) + el * 2.0 / link) * 1e3
-                         for g, el in comm_cases])
+        rms = {g: rm_of(e, dense[0], g) for g in (2, 4, 8)}
+        return np.array([rms[g].allreduce_s(el * 2.0) * 1e3 for g, el in comm_cases])
     eff, pred = _fit(GROUPS["comm"], eff, comm_pred, target)
     report.append(_quality("allreduce", pred, target))
 
@@ -180,7 +183,7 @@ def fit_engine_terms(tables: AicTables, hardware: HardwareProfile, engine: str =
     for g in (1, 2, 4, 8):
         key = (ds.hidden_size, f.expert_intermediate_size, f.active_experts, f.num_experts, g, "fp8_block")
         if tables.moe.has(key):
-            for tok in (1, 16, 64, 256, 1024, 4096, 16384):
+            for tok in (1, 4, 16, 64, 256, 1024, 2048, 4096, 8192, 16384):
                 moe_cases.append((g, tok, tables.moe(key, tok)))
     if moe_cases:
         target = np.array([c[2] for c in moe_cases])
@@ -191,13 +194,37 @@ def fit_engine_terms(tables: AicTables, hardware: HardwareProfile, engine: str =
         eff, pred = _fit(GROUPS["moe"], eff, moe_pred, target)
         report.append(_quality("moe", pred, target))
 
+    # --- whole MLA attention blocks (DeepSeek-V3 dims, fp8 block GEMMs, heads per GPU = 128 / g)
+    mla_grp = ds.layers[-1]
+    mla_cases = []
+    for g in (1, 2, 4, 8):
+        heads = mla_grp.attention.num_heads // g
+        for b, n in ((1, 1), (1, 128), (1, 512), (1, 2048), (1, 8192), (4, 2048)):
+            mla_cases.append((g, [(n, 0)] * b, False, tables.mla.context("fp8_block", heads, b, n)))
+        for b, c in ((1, 512), (8, 4096), (64, 4096), (256, 512), (32, 32768)):
+            mla_cases.append((g, [(1, c)] * b, True, tables.mla.generation("fp8_block", heads, b, c)))
+    target = np.array([c[3] for c in mla_cases])
+
+    def mla_pred(e: StepEfficiency) -> np.ndarray:
+        out = []
+        for g, seqs, dec, _ in mla_cases:
+            rm = rm_of(e, ds, g)
+            tok = float(sum(n for n, _ in seqs))
+            cached = float(sum(c for _, c in seqs)) if not dec else 0.0
+            gem = sum(rm._gemm_s(tok + cached if gm.rows == "tokens+cached" else tok, gm.k, gm.n, gm.weight_bytes)
+                      for gm in rm._attn_gemms(mla_grp.attention, ds.hidden_size, 1, ds.weight_bytes_per_param, g))
+            out.append((gem * e.mla_gemm_factor + rm._attention_time(mla_grp, seqs, dec)[0]) * 1e3)
+        return np.array(out)
+    eff, pred = _fit(GROUPS["mla"], eff, mla_pred, target)
+    report.append(_quality("mla", pred, target))
+
     # --- KDA kernels (Kimi-Linear heads per GPU; the table interpolates in heads)
     kl = get_model("kimi-linear-48b")
     kgrp = kl.layers[0]
     kda_cases = []
     for g in (1, 2, 4):
         heads = kgrp.attention.num_heads / g
-        for b, n in ((1, 128), (1, 1024), (1, 4096), (1, 16384), (4, 2048)):
+        for b, n in ((1, 128), (1, 512), (1, 1024), (1, 2048), (1, 4096), (1, 8192), (1, 16384), (4, 2048)):
             kda_cases.append((g, [(n, 0)] * b, False, tables.kda.context(heads, b, n)))
         for b in (1, 16, 64, 256):
             kda_cases.append((g, [(1, 4096)] * b, True, tables.kda.generation(heads, b)))

@@ -168,13 +168,13 @@ class AttnTable:
             return (1 - f) * y0 + f * AttnTable._batch(store, int(h1), kv, b, x, quad)
         if b in bs:
             xs, ys = store.c[(heads, kv, b)]
-            if quad and x > xs[-1]:  # quadratic beyond the table (efficiency saturated by 16K)
-                return ys[-1] * (x / xs[-1]) ** 2
+            if x > xs[-1]:  # beyond the table: the work grows quadratically (prefill) or linearly (KV read)
+                return ys[-1] * (x / xs[-1]) ** (2 if quad else 1)
             return store.at((heads, kv, b), x)
         lo = max([v for v in bs if v < b], default=bs[0])
         hi = min([v for v in bs if v > b], default=bs[-1])
         ylo = AttnTable._batch(store, heads, kv, lo, x, quad)
-        if hi == lo:
+        if hi == lo:  # more sequences than measured: linear in the batch
             return ylo * b / lo
         yhi = AttnTable._batch(store, heads, kv, hi, x, quad)
         return _interp_log([lo, hi], [ylo, yhi], b)
@@ -216,7 +216,11 @@ class MoeTable:
         for r in _rows(path):
             if r["distribution"] != "balanced" or r["moe_tp_size"] != "1":
                 continue
-            if r["kernel_source"] not in ("vllm_fp8moe_triton_tritonexperts",):
+            # expert parallel as the roofline models it: vLLM's FlashInfer CUTLASS fused MoE at EP > 1
+            # (the table's EP rows), its Triton fused MoE on one GPU
+            ep = int(r["moe_ep_size"])
+            if r["kernel_source"] != ("vllm_fp8moe_flashinfer_cutlass_flashinferexperts" if ep > 1
+                                      else "vllm_fp8moe_triton_tritonexperts"):
                 continue
             key = (int(r["hidden_size"]), int(r["inter_size"]), int(r["topk"]), int(r["num_experts"]),
                    int(r["moe_ep_size"]), r["moe_dtype"])
@@ -375,13 +379,15 @@ def _mla_gemms(a: AttentionSpec, h: int, g: int) -> list[tuple[float, float, str
 
 
 def database_step(tab: AicTables, model: ModelProfile, g: int, seqs: list[tuple[int, int]] | None = None, *,
-                  batch: int = 0, context_tokens: int = 0) -> dict[str, float]:
+                  batch: int = 0, context_tokens: int = 0, skip_missing_moe: bool = False) -> dict[str, float]:
     """The database's time (ms) of one vLLM step, per operator class (:data:`CLASSES`).
 
     Prefill: ``seqs`` = ``[(new, 0), ...]`` (no cached prefix; the tables are prefill-from-zero).
     A batch of equal prompts is looked up as the tables' ``batch_size``; unequal prompts as a sum
     of single-prompt attention calls. Decode: ``batch`` sequences holding ``context_tokens``.
     Dense TP over ``g`` GPUs; routed experts EP over ``g`` (``moe_ep_size = g``, ``moe_tp_size = 1``).
+    A MoE shape without fused-MoE rows is summed from the GEMM table one expert at a time, or
+    left out (0) with ``skip_missing_moe`` (see :func:`has_moe_rows`).
     """
     decode = seqs is None
     if decode:
@@ -437,7 +443,7 @@ def database_step(tab: AicTables, model: ModelProfile, g: int, seqs: list[tuple[
             key = (h, f.expert_intermediate_size, f.active_experts, f.num_experts, g, "fp8_block" if fp8 else "bf16")
             if tab.moe.has(key):
                 out["moe"] += c * tab.moe(key, tokens)
-            else:  # no fused-MoE rows for this shape: expert GEMMs from the GEMM table
+            elif not skip_missing_moe:  # no fused-MoE rows for this shape: one GEMM per expert
                 out["moe"] += c * _moe_from_gemms(gemm, h, f, g, tokens)
             out["gemm"] += c * gemm(tokens, f.num_experts, h)  # router
             if f.shared_experts:
@@ -452,6 +458,17 @@ def database_step(tab: AicTables, model: ModelProfile, g: int, seqs: list[tuple[
     out["gemm"] += gemm(lm_rows, model.vocab_size / g, h)
     out["elementwise"] += aic_mem_op_ms(tab.gpu, tokens * h * 2)  # embedding gather
     return out
+
+
+def has_moe_rows(tab: AicTables, model: ModelProfile, g: int) -> bool:
+    """Whether every MoE layer of ``model`` on ``g`` GPUs has fused-MoE rows in the database."""
+    fp8 = model.weight_bytes_per_param <= 1.0
+    for grp in model.layers:
+        f = grp.ffn
+        if f.kind != "dense" and not tab.moe.has((model.hidden_size, f.expert_intermediate_size, f.active_experts,
+                                                   f.num_experts, g, "fp8_block" if fp8 else "bf16")):
+            return False
+    return True
 
 
 def _dsv3_like(a: AttentionSpec) -> AttentionSpec:

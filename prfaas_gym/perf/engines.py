@@ -64,6 +64,8 @@ class EngineProfile:
         decode_graph_sizes: CUDA-graph batch sizes a decode batch is padded to (empty = none).
         custom_allreduce: one-shot custom all-reduce (flat latency) instead of NCCL.
         attention_kernel: attention kernel family (documentation; its terms carry the numbers).
+        fused_moe: routed experts run as one fused grouped-GEMM kernel pair per layer
+            (vLLM ``fused_experts``, SGLang ``fused_moe``) instead of one GEMM per expert.
         description: one line.
     """
 
@@ -73,6 +75,7 @@ class EngineProfile:
     decode_graph_sizes: tuple[int, ...]
     custom_allreduce: bool
     attention_kernel: str
+    fused_moe: bool = False
     description: str = ""
 
     def padded_batch(self, batch: int) -> int:
@@ -84,11 +87,11 @@ class EngineProfile:
 
 
 ENGINES: dict[str, EngineProfile] = {
-    "eager": EngineProfile("eager", False, True, (), False, "sdpa",
+    "eager": EngineProfile("eager", False, True, (), False, "sdpa", False,
                            "PyTorch eager prefill, CUDA-graph decode, NCCL (../shared/calibration)"),
-    "vllm": EngineProfile("vllm", True, False, _vllm_capture_sizes(), True, "fa3",
+    "vllm": EngineProfile("vllm", True, False, _vllm_capture_sizes(), True, "fa3", True,
                           "vLLM V1: torch.compile + piecewise CUDA graphs, fused kernels, custom all-reduce, FA3"),
-    "sglang": EngineProfile("sglang", True, True, _sglang_capture_sizes(), True, "flashinfer",
+    "sglang": EngineProfile("sglang", True, True, _sglang_capture_sizes(), True, "flashinfer", True,
                             "SGLang: CUDA-graph decode, eager prefill with fused kernels, custom all-reduce"),
 }
 """Known engine profiles."""

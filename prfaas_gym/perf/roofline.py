@@ -10,6 +10,7 @@ FFN width and experts ``g`` ways.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 from collections.abc import Sequence
@@ -19,10 +20,6 @@ from prfaas_gym.profiles import HardwareProfile, ModelProfile, StepEfficiency
 from prfaas_gym.profiles.model import AttentionSpec, LayerGroup
 
 from .engines import DEFAULT_ENGINE, EngineProfile, engine_efficiency, get_engine
-
-GEMM_SOFTMAX_P = 2.0
-"""Exponent of the soft maximum between the compute and memory time of one GEMM (p -> inf is
-the hard roofline; 2 matches the ridge region of the aiconfigurator H100 GEMM table)."""
 
 ACT_BYTES = 2.0
 """Activation precision (bf16) for activation traffic."""
@@ -71,6 +68,7 @@ class _Gemm:
     count: float
     weight_bytes: float  # bytes per weight element
     rows: str = "tokens"  # "tokens" | "tokens+cached" (MLA up-projection in prefill)
+    mla: bool = False  # a projection inside an MLA attention block
 
 
 def _window_pairs(n: int, c: int, w: int) -> float:
@@ -103,7 +101,9 @@ class RooflineModel:
         self.engine = engine if isinstance(engine, EngineProfile) else get_engine(engine)
         self.eff = efficiency or engine_efficiency(self.engine, hardware)
         e = self.eff
-        self._p_gemm = hardware.peak_flops_for(model.weight_bytes_per_param) * e.compute_efficiency
+        self._p_peak = hardware.peak_flops_for(model.weight_bytes_per_param)
+        self._p_gemm = self._p_peak * e.compute_efficiency
+        self._p_attn_peak = hardware.peak_bf16_flops_s
         self._p_attn = hardware.peak_bf16_flops_s * e.attention_efficiency
         self._bw = hardware.hbm_bandwidth_bytes_s * e.memory_efficiency
         self._link = hardware.nvlink_bandwidth_bytes_s * e.comm_efficiency
@@ -199,7 +199,7 @@ class RooflineModel:
             out.append(_Gemm(a.kv_lora_rank, a.num_heads * (a.qk_nope_head_dim + a.v_head_dim) / g, c, wb,
                              rows="tokens+cached"))
             out.append(_Gemm(a.num_heads * a.v_head_dim / g, h, c, wb))
-            return out
+            return [dataclasses.replace(gm, mla=True) for gm in out]
         # linear attention: q, k, v, output gate, low-rank decay gate, output projection
         n, hd, vd = a.num_heads, a.head_dim, a.v_head_dim
         return [_Gemm(h, n * (2 * hd + 2 * vd) / g, c, wb), _Gemm(h, hd + n, c, wb),
@@ -215,7 +215,7 @@ class RooflineModel:
         small_m = m_rows / (m_rows + e.gemm_m_half)
         tc = flops / (self._p_gemm * small_m)
         tm = (m_rows * (k + n) * ACT_BYTES + k * n * wb) / self._bw
-        p = GEMM_SOFTMAX_P
+        p = e.gemm_softmax_p
         return (tc**p + tm**p) ** (1.0 / p) + e.gemm_latency_s
 
     def gemm_s(self, m_rows: float, k: float, n: float, weight_bytes: float | None = None) -> float:
@@ -230,9 +230,10 @@ class RooflineModel:
 
     def _dense_time(self, tokens: float, rows_cached: float) -> float:
         t = 0.0
+        mla_scale = self.eff.mla_gemm_factor
         for gm in self._dense:
             rows = tokens + rows_cached if gm.rows == "tokens+cached" else tokens
-            t += gm.count * self._gemm_s(rows, gm.k, gm.n, gm.weight_bytes)
+            t += gm.count * self._gemm_s(rows, gm.k, gm.n, gm.weight_bytes) * (mla_scale if gm.mla else 1.0)
         return t
 
     def _moe_time(self, tokens: float) -> float:
@@ -244,6 +245,10 @@ class RooflineModel:
             touched = e_local * (1.0 - (1.0 - k / e_all) ** tokens) if tokens > 0 else 0.0
             if touched <= 0:
                 continue
+            if self.engine.fused_moe:
+                t += count * (self._fused_moe_s(assignments, touched, h * fe_total, wb)
+                              + self.eff.moe_token_s * tokens)
+                continue
             rows = assignments / touched
             # fe_total = matrices * width; gate/up as one [h, (m-1)*w] GEMM and down [w, h]
             width = fe_total / 3.0
@@ -251,15 +256,41 @@ class RooflineModel:
             t += count * touched * per * self.eff.moe_factor
         return t
 
+    def _fused_moe_s(self, assignments: float, touched: float, params_per_expert: float, wb: float) -> float:
+        """One fused-MoE kernel pair (vLLM ``fused_experts``: grouped GEMMs over all local experts):
+        a soft roofline of the expert FLOPs at ``moe_compute_efficiency`` of peak and the touched
+        experts' weight bytes (x ``moe_factor``), plus ``moe_latency_s``. (The caller adds
+        ``moe_token_s`` per token of the step: routing, permutation and quantisation of every
+        token on every expert-parallel rank, which the database's EP rows show.)"""
+        e = self.eff
+        tc = 2.0 * assignments * params_per_expert / (self._p_peak * e.moe_compute_efficiency)
+        tm = (touched * params_per_expert * wb * e.moe_factor + assignments * 4.0 * self.model.hidden_size) / self._bw
+        p = e.gemm_softmax_p
+        return (tc**p + tm**p) ** (1.0 / p) + e.moe_latency_s
+
     def _comm_time(self, tokens: float) -> float:
         g = self.gpus
         if g <= 1 or tokens <= 0:
             return 0.0
-        msg = tokens * self.model.hidden_size * ACT_BYTES
-        # latency grows with the log2(g) steps of a tree all-reduce; the measured NCCL algorithm
-        # bandwidth (aiconfigurator H100 table, 2-8 GPUs) is flat in g, so no 2(g-1)/g factor
-        allreduce = self.eff.comm_base_s + self.eff.comm_latency_s * math.log2(g) + msg / self._link
-        return 2.0 * self._layers * allreduce
+        return 2.0 * self._layers * self.allreduce_s(tokens * self.model.hidden_size * ACT_BYTES)
+
+    def allreduce_s(self, nbytes: float) -> float:
+        """Seconds of one all-reduce of ``nbytes`` over this instance's GPUs."""
+        g = self.gpus
+        if g <= 1 or nbytes <= 0:
+            return 0.0
+        e = self.eff
+        if self.engine.custom_allreduce:
+            # vLLM csrc/custom_all_reduce.cuh (CustomAllreduce::allreduce): one-shot (every rank reads
+            # all g-1 peers' buffers) at 2 GPUs or below 512 KB (<= 4 GPUs) / 256 KB (8 GPUs), else
+            # two-shot (reduce-scatter + all-gather: 2(g-1)/g of the buffer); above the 8 MiB buffer
+            # vLLM hands over to NCCL, whose large-message bandwidth the two-shot term matches
+            one_shot = g == 2 or (g <= 4 and nbytes < 512 * 1024) or nbytes < 256 * 1024
+            traffic = (g - 1) * nbytes if one_shot else 2.0 * (g - 1) / g * nbytes
+            return e.comm_base_s + e.comm_latency_s * math.log2(g) + traffic / self._link
+        # NCCL tree: latency grows with the log2(g) steps; the measured NCCL algorithm bandwidth
+        # (aiconfigurator H100 table, 2-8 GPUs) is flat in g, so no 2(g-1)/g factor
+        return e.comm_base_s + e.comm_latency_s * math.log2(g) + nbytes / self._link
 
     def _small_ops_time(self, tokens: float) -> float:
         """Element-wise kernels of all layers. Eager: per layer, the larger of their fixed kernel
@@ -285,8 +316,10 @@ class RooflineModel:
             per_tok = heads * (4.0 * a.head_dim * a.v_head_dim + (0 if decode else 2.0 * LINEAR_CHUNK * (a.head_dim + a.v_head_dim)))
             flops = n_tok * per_tok
             byt = len(seqs) * 2.0 * state + n_tok * heads * (2 * a.head_dim + 2 * a.v_head_dim) * ACT_BYTES
-            t = max(flops / self._p_attn, byt / self._bw) + e.linear_attention_latency_s
-            return t, flops, byt
+            # chunked kernel (+ short convolution) in prefill, recurrent state update in decode
+            p_lin = self._p_attn_peak * (e.linear_attention_efficiency or e.attention_efficiency)
+            lat = e.linear_attention_decode_latency_s if decode else e.linear_attention_latency_s
+            return max(flops / p_lin, byt / self._bw) + lat, flops, byt
         ramp = 0.0  # extra compute time of short prompts: FA-class kernels ramp with length
         pairs = 0.0
         kv_read = 0.0
@@ -314,7 +347,8 @@ class RooflineModel:
         byt = (kv_read + new) * kv_tok + new * 2.0 * heads * a.qk_head_dim * ACT_BYTES
         flop_per_pair = flops / pairs if pairs else 0.0
         tc = (flops + ramp * flop_per_pair) / self._p_attn
-        return max(tc, byt / self._bw) + e.attention_latency_s, flops, byt
+        lat = e.attention_latency_s + (e.mla_latency_s if a.kind == "mla" else 0.0)
+        return max(tc, byt / self._bw) + lat, flops, byt
 
     # ------------------------------------------------------------------ steps
     def _prefill(self, seqs: tuple[tuple[int, int], ...]) -> float:

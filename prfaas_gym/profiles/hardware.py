@@ -33,9 +33,24 @@ class StepEfficiency:
         attention_s_half: prompt length at which a flash-attention prefill kernel reaches half
             of ``attention_efficiency`` (FA3 ramps with length; 0 = no ramp).
         attention_latency_s: fixed time of one attention kernel call (per layer and step).
-        moe_factor: multiplier on the routed-expert GEMM time (fused-MoE kernel vs ideal GEMMs).
-        linear_attention_latency_s: fixed time of one layer's linear-attention kernels
-            (short convolution + chunked/recurrent KDA kernel) per step.
+        moe_factor: multiplier on the routed-expert time (eager: per-expert GEMMs; fused-MoE
+            engines: on the expert weight bytes read).
+        moe_compute_efficiency: fraction of peak FLOP/s of a fused-MoE kernel (fused engines).
+        moe_latency_s: fixed time of one layer's fused-MoE kernels (fused engines).
+        moe_token_s: time per token of the step and MoE layer, independent of the GPU count
+            (routing/permutation of all tokens on every expert-parallel rank; fused engines).
+        linear_attention_latency_s: fixed time of one layer's linear-attention prefill kernels
+            (short convolution + chunked KDA/GDN kernel) per step.
+        linear_attention_decode_latency_s: the same for a decode step (convolution update +
+            recurrent state update).
+        linear_attention_efficiency: fraction of bf16 peak reached by the chunked kernel
+            (0 = ``attention_efficiency``).
+        mla_latency_s: fixed time of one MLA attention block's small kernels (latent norms,
+            rotary, cache write, activation quantisation) per layer and step.
+        mla_gemm_factor: multiplier on the projections inside an MLA block (block-scaled fp8
+            GEMMs on thin latent shapes run below the dense GEMM roofline).
+        gemm_softmax_p: exponent of the soft maximum of a GEMM's compute and memory time
+            (2 = the eager calibration; larger = sharper ridge, as cuBLAS/CUTLASS tiles overlap).
     """
 
     compute_efficiency: float = 0.75
@@ -54,6 +69,14 @@ class StepEfficiency:
     attention_latency_s: float = 0.0
     moe_factor: float = 1.0
     linear_attention_latency_s: float = 0.0
+    linear_attention_decode_latency_s: float = 0.0
+    linear_attention_efficiency: float = 0.0
+    gemm_softmax_p: float = 2.0
+    mla_latency_s: float = 0.0
+    mla_gemm_factor: float = 1.0
+    moe_compute_efficiency: float = 0.5
+    moe_latency_s: float = 0.0
+    moe_token_s: float = 0.0
 
     def __post_init__(self) -> None:
         for f in fields(self):
