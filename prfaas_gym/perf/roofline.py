@@ -38,6 +38,9 @@ EW_BYTES_FFN = 10.0
 """Bytes per token per (sharded) FFN element of the gated activation: SiLU (read+write) and the
 product with the up projection (two reads, one write)."""
 
+CUSTOM_AR_MAX_BYTES = 8 * 1024 * 1024
+"""vLLM's custom all-reduce buffer (``CustomAllreduce(max_size=8192 * 1024)``); larger -> NCCL."""
+
 FUSED_BYTES_HIDDEN = 16.0
 """Fused engines (vLLM/SGLang ``fused_add_rms_norm``): two kernels per layer, each reading the
 hidden state and the residual and writing both back in bf16 (8 bytes per hidden element)."""
@@ -106,6 +109,7 @@ class RooflineModel:
         self._p_attn_peak = hardware.peak_bf16_flops_s
         self._p_attn = hardware.peak_bf16_flops_s * e.attention_efficiency
         self._bw = hardware.hbm_bandwidth_bytes_s * e.memory_efficiency
+        self._link_peak = hardware.nvlink_bandwidth_bytes_s
         self._link = hardware.nvlink_bandwidth_bytes_s * e.comm_efficiency
         self._build()
         self._install_caches()
@@ -283,8 +287,11 @@ class RooflineModel:
         if self.engine.custom_allreduce:
             # vLLM csrc/custom_all_reduce.cuh (CustomAllreduce::allreduce): one-shot (every rank reads
             # all g-1 peers' buffers) at 2 GPUs or below 512 KB (<= 4 GPUs) / 256 KB (8 GPUs), else
-            # two-shot (reduce-scatter + all-gather: 2(g-1)/g of the buffer); above the 8 MiB buffer
-            # vLLM hands over to NCCL, whose large-message bandwidth the two-shot term matches
+            # two-shot (reduce-scatter + all-gather: 2(g-1)/g of the buffer); above its 8 MiB buffer
+            # (custom_all_reduce.py max_size) vLLM hands the all-reduce to NCCL
+            if nbytes > CUSTOM_AR_MAX_BYTES:  # NCCL: flat algorithm bandwidth (NVLS/ring on NVSwitch)
+                eff = e.comm_large_efficiency or e.comm_efficiency
+                return e.comm_base_s + e.comm_latency_s * math.log2(g) + nbytes / (self._link_peak * eff)
             one_shot = g == 2 or (g <= 4 and nbytes < 512 * 1024) or nbytes < 256 * 1024
             traffic = (g - 1) * nbytes if one_shot else 2.0 * (g - 1) / g * nbytes
             return e.comm_base_s + e.comm_latency_s * math.log2(g) + traffic / self._link

@@ -45,6 +45,8 @@ class StepEfficiency:
             recurrent state update).
         linear_attention_efficiency: fraction of bf16 peak reached by the chunked kernel
             (0 = ``attention_efficiency``).
+        comm_large_efficiency: NVLink efficiency of the NCCL all-reduce a custom-all-reduce engine
+            falls back to above its buffer (0 = ``comm_efficiency``).
         mla_latency_s: fixed time of one MLA attention block's small kernels (latent norms,
             rotary, cache write, activation quantisation) per layer and step.
         mla_gemm_factor: multiplier on the projections inside an MLA block (block-scaled fp8
@@ -72,6 +74,7 @@ class StepEfficiency:
     linear_attention_decode_latency_s: float = 0.0
     linear_attention_efficiency: float = 0.0
     gemm_softmax_p: float = 2.0
+    comm_large_efficiency: float = 0.0
     mla_latency_s: float = 0.0
     mla_gemm_factor: float = 1.0
     moe_compute_efficiency: float = 0.5
