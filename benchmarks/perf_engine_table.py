@@ -28,7 +28,6 @@ GRID: tuple[tuple[str, int], ...] = (
     ("llama3-70b", 1), ("llama3-70b", 2), ("llama3-70b", 4), ("llama3-70b", 8),
     ("deepseek-v3", 8), ("kimi-linear-48b", 1), ("kimi-linear-48b", 2),
 )
-PREFILL = ([(n, 0)] for n in (128, 512, 2048, 8192, 16384))
 PREFILL_SEQS: tuple[list[tuple[int, int]], ...] = tuple(
     [[(n, 0)] for n in (128, 512, 2048, 8192, 16384)] + [[(1024, 0)] * 4, [(2048, 0)] * 8])
 DECODE: tuple[tuple[int, int], ...] = tuple((b, c) for b in (1, 8, 32, 128, 256) for c in (512, 4096, 32768)

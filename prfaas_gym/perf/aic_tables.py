@@ -298,8 +298,8 @@ class KdaTable:
             t = 0.0
             for k in self.CONTEXT:
                 bs = sorted(key[3] for key in self.curves.c if key[:3] == ("context", k, h))
-                bb = max([v for v in bs if v <= b], default=bs[0])
-                t += self.curves.at(("context", k, h, bb), seq) * max(1.0, b / bb) ** (1.0 if bb < b else 0.0)
+                bb = max([v for v in bs if v <= b], default=bs[0])  # largest measured batch <= b
+                t += self.curves.at(("context", k, h, bb), seq) * max(1.0, b / bb)  # linear beyond it
             return t
         return self._heads(one, heads)
 

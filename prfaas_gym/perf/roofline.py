@@ -25,6 +25,7 @@ ACT_BYTES = 2.0
 """Activation precision (bf16) for activation traffic."""
 
 LINEAR_CHUNK = 64
+"""Chunk length of chunked linear-attention (KDA/GDN) prefill kernels."""
 
 EW_BYTES_HIDDEN = 84.0
 """Element-wise HBM bytes per token per layer per hidden element: two eager RMSNorms computed in
@@ -50,8 +51,6 @@ FUSED_BYTES_ROTARY = 4.0
 
 FUSED_BYTES_FFN = 6.0
 """``silu_and_mul``: reads gate and up (4 bytes), writes the product (2) per FFN element."""
-
-"""Chunk length of chunked linear-attention (KDA/GDN) prefill kernels."""
 
 
 @dataclass(frozen=True, slots=True)
