@@ -1,6 +1,6 @@
 """End-to-end check against a peer simulator: NVIDIA Dynamo's trace replay (vLLM mocker).
 
-Usage: python benchmarks/peer_check.py [--data-dir ../shared/data] [--requests 600] [--quick]
+Usage: python benchmarks/peer_check.py [--data-dir ../shared/data] [--requests 800] [--loads 0.1,0.5,0.85] [--also-ours] [--diagnose]
 
 Matched single-datacenter 1P1D deployments (one prefill and one decode instance of the same GPU
 and TP) serve the same Poisson trace at loads from light to 85% of capacity:
@@ -12,7 +12,10 @@ and TP) serve the same Poisson trace at loads from light to 85% of capacity:
   from AIConfigurator's database sums (``prfaas_gym.perf.aic_tables.database_step``: prefill
   step by prompt length, decode step by batch and context);
 * **peer on our step times** (``--also-ours``): the same replay timed by our roofline instead,
-  which isolates scheduling/TTFT-definition differences from step-time differences.
+  which isolates scheduling/TTFT-definition differences from step-time differences;
+* **ours with the peer's rules** (``--diagnose``): our simulator with the mocker's prefill
+  batching rule (a step costs one prompt of its summed new tokens), then also with the
+  database's step times, to trace what remains.
 
 Both report TTFT and TPOT as the client sees them in vLLM disaggregated serving: the first token
 arrives from the decode worker after its first step on the transferred KV (the peer's
@@ -115,7 +118,39 @@ def capacity_rps(pre, dec) -> float:
 
 
 # ------------------------------------------------------------------------------------------ runs
-def run_ours(case: Case, reqs: list[Request]) -> dict[str, np.ndarray]:
+class SummedPrefill:
+    """Our step-time model with the peer's prefill batching rule (diagnostic): a prefill step
+    costs one prompt of the step's summed new tokens (the mocker's ``sum_prefill_tokens``)."""
+
+    def __init__(self, inner) -> None:
+        self.inner = inner
+
+    def prefill_s(self, seqs) -> float:
+        total = sum(int(n) for n, _ in seqs)
+        return self.inner.prefill_s([(total, 0)]) if total else 0.0
+
+    def decode_s(self, batch: int, context_tokens: int) -> float:
+        return self.inner.decode_s(batch, context_tokens)
+
+
+class PeerSteps:
+    """The peer's step times in our simulator (diagnostic): the database's sums, prefill by the
+    step's summed new tokens, decode by batch and context (context rounded to 64 tokens)."""
+
+    def __init__(self, pre, dec) -> None:
+        import functools
+        self._pre = functools.lru_cache(maxsize=None)(pre)
+        self._dec = functools.lru_cache(maxsize=None)(dec)
+
+    def prefill_s(self, seqs) -> float:
+        total = sum(int(n) for n, _ in seqs)
+        return self._pre(total) / 1e3 if total else 0.0
+
+    def decode_s(self, batch: int, context_tokens: int) -> float:
+        return self._dec(int(batch), int(round(context_tokens / 64)) * 64) / 1e3 if batch else 0.0
+
+
+def run_ours(case: Case, reqs: list[Request], summed_prefill: bool = False, steps=None) -> dict[str, np.ndarray]:
     raw = {
         "name": "peer-check", "model": case.model, "seed": 0, "slo": {"ttft_s": 100.0, "tpot_s": 10.0},
         "run": {"requests": len(reqs)},
@@ -133,6 +168,11 @@ def run_ours(case: Case, reqs: list[Request]) -> dict[str, np.ndarray]:
     fresh = [Request(rid=r.rid, arrival_s=r.arrival_s, input_tokens=r.input_tokens, output_tokens=r.output_tokens)
              for r in reqs]
     sim = Simulator(sc, seed=0, requests=fresh)
+    for cl in sim.clusters:  # instances read their cluster's model at every step
+        if steps is not None:
+            cl.stm = steps
+        elif summed_prefill:
+            cl.stm = SummedPrefill(cl.stm)
     sim.run()
     done = [r for r in sim.requests if not r.rejected and math.isfinite(r.finish_s)]
     steps = np.array([(r.finish_s - r.decode_start_s) / max(r.output_tokens - 1, 1) for r in done])
@@ -171,9 +211,11 @@ def pct(x: np.ndarray, q: float) -> float:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data-dir", default=os.environ.get("PRFAAS_DATA_DIR", "../shared/data"))
-    ap.add_argument("--requests", type=int, default=600)
+    ap.add_argument("--requests", type=int, default=800)
     ap.add_argument("--loads", default="0.1,0.5,0.85", help="fractions of capacity")
     ap.add_argument("--also-ours", action="store_true", help="also replay the peer on our step times")
+    ap.add_argument("--diagnose", action="store_true",
+                    help="also run ours with the peer's prefill batching rule (T of the summed tokens)")
     ap.add_argument("--seed", type=int, default=1)
     args = ap.parse_args()
     try:
@@ -185,8 +227,11 @@ def main() -> int:
     loads = [float(x) for x in args.loads.split(",")]
     print("| deployment | load | rate req/s | TTFT p50 ours/peer | TTFT p90 ours/peer | TPOT p50 ours/peer | "
           "TPOT p90 ours/peer | TTFT p50 ms ours / peer | TPOT p50 ms ours / peer |" +
-          (" TTFT p50 peer(our steps)/peer |" if args.also_ours else ""))
-    print("|---|---|---|---|---|---|---|---|---|" + ("---|" if args.also_ours else ""))
+          (" TTFT p50 peer(our steps)/peer |" if args.also_ours else "") +
+          (" TTFT p50 ours(peer's batching)/peer | TTFT p50 ours(peer's batching and steps)/peer |"
+           if args.diagnose else ""))
+    print("|---|---|---|---|---|---|---|---|---|" + ("---|" if args.also_ours else "") +
+          ("---|---|" if args.diagnose else ""))
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         for case in CASES:
@@ -209,6 +254,11 @@ def main() -> int:
                 if args.also_ours:
                     q = run_peer(reqs, work / "ours.npz", work)
                     line += f" {pct(q['ttft_ms'], 50) / pct(p['ttft_ms'], 50):.3f} |"
+                if args.diagnose:
+                    d = run_ours(case, reqs, summed_prefill=True)
+                    e = run_ours(case, reqs, steps=PeerSteps(pre, dec))
+                    line += (f" {pct(d['ttft_ms'], 50) / pct(p['ttft_ms'], 50):.3f} |"
+                             f" {pct(e['ttft_ms'], 50) / pct(p['ttft_ms'], 50):.3f} |")
                 print(line, flush=True)
     return 0
 

@@ -1,6 +1,6 @@
 """Error table of the vLLM engine profile against AIConfigurator's vLLM 0.24 database sums.
 
-Usage: python benchmarks/perf_engine_table.py [--data-dir ../shared/data] [--engine vllm] [--quick]
+Usage: python benchmarks/perf_engine_table.py [--data-dir ../shared/data] [--engine vllm] [--hardware h100-sxm h200-sxm]
 
 For every model x TP x GPU in the grid, prefill steps (1 prompt of 128..16384 tokens, and batches
 of equal prompts) and decode steps (batch 1..256, context 512..32768 per sequence) are predicted by

@@ -45,10 +45,12 @@ def _vllm_capture_sizes(max_size: int = 512) -> tuple[int, ...]:
 
 
 def _sglang_capture_sizes(max_bs: int = 256) -> tuple[int, ...]:
-    # sglang/srt/model_executor/cuda_graph_runner.py (get_batch_sizes_to_capture):
-    # [1, 2, 4, 8, 12] + range(16, 257, 8) + ..., capped at server_args.cuda_graph_max_bs
-    sizes = [1, 2, 4, 8, 12] + list(range(16, 257, 8)) + list(range(272, 513, 16))
-    return tuple(s for s in sizes if s <= max_bs)
+    # python/sglang/srt/server_args.py (_generate_cuda_graph_batch_sizes, no speculative decoding):
+    # [1, 2, 4, 8, 12] + range(16, 257, 8) + range(272, 512, 16) + range(512, max_bs + 1, 32),
+    # capped at cuda_graph_max_bs (256 on an 80 GB Hopper), max_bs itself always included
+    sizes = [1, 2, 4, 8, 12] + list(range(16, 257, 8)) + list(range(272, 512, 16)) + list(range(512, max_bs + 1, 32))
+    out = sorted({s for s in sizes if s <= max_bs} | {max_bs})
+    return tuple(out)
 
 
 @dataclass(frozen=True, slots=True)
