@@ -47,13 +47,27 @@ def aic_mem_op_ms(gpu: str, nbytes: float) -> float:
     return (nbytes / (AIC_MEM[gpu] * AIC_MEM_SCALE) + AIC_MEM_LATENCY_S) * 1e3
 
 
-def aic_estimate_source() -> str:
-    """Which implementation gives the element-wise/embedding estimates (for reports)."""
+def aic_estimate_source(gpu: str = "h100_sxm") -> str:
+    """Which implementation gives the element-wise/embedding estimates (for reports).
+
+    With the ``aiconfigurator`` package installed, its own ``ElementWise`` op is evaluated at a
+    few sizes and must agree with :func:`aic_mem_op_ms` (else :class:`PerfInputError`).
+    """
     try:
-        import aiconfigurator_core  # noqa: F401
+        import aiconfigurator_core.sdk.operations as ops
+        from aiconfigurator_core.sdk import perf_database as pdb
     except ImportError:
         return "AIConfigurator's mem-op formula (aiconfigurator package not installed)"
-    return "AIConfigurator's mem-op formula, checked against the installed aiconfigurator package"
+    db = pdb.get_database(gpu, "vllm", "0.24.0", database_mode="EMPIRICAL", allow_missing_data=True)
+    h = 4096
+    op = ops.ElementWise("add_norm", 1, 2 * h, 2 * h, 0.8)
+    for x in (1, 2048, 8192):
+        theirs = float(op._engine_query(db, x=x))  # the op's single-query path (private API, 0.12.0)
+        ours = aic_mem_op_ms(gpu, x * 4 * h * 2)
+        if abs(ours / theirs - 1.0) > 1e-3:
+            raise PerfInputError(f"aiconfigurator:0: ElementWise at {x} tokens gives {theirs:.5f} ms, "
+                                 f"the replica {ours:.5f} ms")
+    return f"AIConfigurator's mem-op formula, equal to the installed aiconfigurator package's ElementWise on {gpu}"
 
 
 def _interp_log(xs: list[float], ys: list[float], x: float) -> float:

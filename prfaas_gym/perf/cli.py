@@ -144,7 +144,7 @@ def _calibrate_aic(args: argparse.Namespace, engine: str) -> int:
     except (KeyError, ValueError, OSError) as exc:
         raise PerfInputError(f"{args.aiconfigurator}:0: unusable tables: {exc}") from None
     print(f"fitted engine {engine!r} on {hw.name} to {tables.root / tables.gpu} "
-          f"(element-wise: {aic_estimate_source()})")
+          f"(element-wise: {aic_estimate_source(tables.gpu)})")
     print(f"{'table':<12} {'n':>5} {'MAPE':>7} {'max':>8}")
     for r in report:
         print(f"{r.group:<12} {r.n:>5} {r.mape_pct:>6.2f}% {r.max_abs_pct:>7.2f}%")

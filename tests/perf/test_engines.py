@@ -143,10 +143,11 @@ def test_aic_mem_op_formula_matches_the_package() -> None:
     import aiconfigurator_core.sdk.operations as ops
     from aiconfigurator_core.sdk import perf_database as pdb
 
-    from prfaas_gym.perf.aic_tables import aic_mem_op_ms
+    from prfaas_gym.perf.aic_tables import aic_estimate_source, aic_mem_op_ms
 
     db = pdb.get_database("h100_sxm", "vllm", "0.24.0", database_mode="EMPIRICAL", allow_missing_data=True)
     h = 4096
     op = ops.ElementWise("add_norm", 1, 2 * h, 2 * h, 0.8)
     for x in (1, 64, 2048, 8192):
         assert aic_mem_op_ms("h100_sxm", x * 4 * h * 2) == pytest.approx(op._engine_query(db, x=x), rel=1e-3)
+    assert "equal to the installed aiconfigurator" in aic_estimate_source("h200_sxm")
