@@ -17,7 +17,7 @@ setup(
     packages=find_packages(include=["prfaas_gym", "prfaas_gym.*"]) + ENV_PACKAGES,
     package_dir={"prfaas_gym.builtin_envs": "envs"},
     package_data={
-        "prfaas_gym": ["py.typed", "**/*.yaml", "**/*.csv", "**/*.json", "**/*.zip", "**/*.pkl"],
+        "prfaas_gym": ["py.typed", "**/*.yaml", "**/*.csv", "**/*.json", "**/*.safetensors"],
         **{pkg: ["*.yaml", "*.md"] for pkg in ENV_PACKAGES},
     },
 )

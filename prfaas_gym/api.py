@@ -26,14 +26,16 @@ def build_simulator(
     rate_rps: float | None = None,
     duration_s: float | None = None,
     requests: Sequence[Request] | None = None,
+    trust_pickle: bool = False,
 ) -> Simulator:
     """A ready-to-run simulator. ``policy``/``provisioner``: a registered name, a spec mapping,
-    a Router/Provisioner object, or ``None`` for the scenario's own."""
+    a Router/Provisioner object, or ``None`` for the scenario's own. ``trust_pickle``: see
+    :func:`~prfaas_gym.policies.make_router` (never applies to the scenario's own router)."""
     from prfaas_gym.policies import make_provisioner, make_router
 
     sc = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
     seed = sc.seed if seed is None else seed
-    router = policy if hasattr(policy, "route") else make_router(policy, sc, seed=seed)
+    router = policy if hasattr(policy, "route") else make_router(policy, sc, seed=seed, trust_pickle=trust_pickle)
     prov = provisioner if hasattr(provisioner, "provision") else make_provisioner(provisioner, sc)
     return Simulator(
         sc, router=router, provisioner=prov, seed=seed,

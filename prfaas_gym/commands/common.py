@@ -42,6 +42,14 @@ def add_seeded_runs_arguments(p) -> None:
     p.add_argument("--duration-s", type=float, default=None, help="arrivals stop after this simulated time")
 
 
+def add_trust_pickle_argument(p) -> None:
+    """``--trust-pickle``: allow SB3's pickle-based ``model.zip`` for a policy given on the
+    command line (loading one runs code from the file; docs/security.md)."""
+    p.add_argument("--trust-pickle", action="store_true",
+                   help="allow a pickle-based SB3 model.zip for a policy path given here (it can run "
+                        "code: only for files you made); never applies to a scenario's router")
+
+
 def check_run_args(args: Any) -> None:
     """Refuse non-positive ``--seeds``, ``--requests`` and ``--rate`` (those the command has)."""
     if args.seeds < 1:

@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 from prfaas_gym.commands.common import (
-    add_data_dir_argument, dump_json, fmt, format_table, progress_bar, resolve_data_dir,
+    add_data_dir_argument, add_trust_pickle_argument, dump_json, fmt, format_table, progress_bar, resolve_data_dir,
 )
 from prfaas_gym.scenario import DEFAULT_SCENARIO
 
@@ -32,6 +32,7 @@ def add_simulate_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--records", default=None, metavar="FILE",
                    help="write per-request records (.csv or .parquet)")
     add_data_dir_argument(p)
+    add_trust_pickle_argument(p)
     p.set_defaults(func=run_simulate)
     return p
 
@@ -68,7 +69,7 @@ def run_simulate(args: argparse.Namespace) -> int:
     sim = simulate_scenario(
         scenario, policy=args.policy, provisioner=args.provisioner, seed=args.seed,
         data_dir=data_dir, n_requests=args.requests, rate_rps=args.rate,
-        duration_s=args.duration_s, build_only=True,
+        duration_s=args.duration_s, build_only=True, trust_pickle=args.trust_pickle,
     )
     update, close = progress_bar(len(sim.requests), f"simulate {scenario.name}")
     try:

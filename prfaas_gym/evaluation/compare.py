@@ -36,13 +36,15 @@ def run_policy(
     duration_s: float | None = None,
     data_dir: str | Path | None = None,
     keep_sim: bool = False,
+    trust_pickle: bool = False,
 ) -> tuple[dict, Any]:
     """Run one policy on one seed; ``(summary, simulator or None)``."""
     from prfaas_gym.api import build_simulator
 
     router, prov = split_policy(policy)
     sim = build_simulator(scenario, router, prov, seed=seed, data_dir=data_dir,
-                          n_requests=n_requests, rate_rps=rate_rps, duration_s=duration_s)
+                          n_requests=n_requests, rate_rps=rate_rps, duration_s=duration_s,
+                          trust_pickle=trust_pickle)
     summary = sim.run()
     return summary, (sim if keep_sim else None)
 
@@ -57,12 +59,14 @@ class RunTask:
     n_requests: int | None = None
     rate_rps: float | None = None
     duration_s: float | None = None
+    trust_pickle: bool = False  # the policy may be a pickle-based model.zip (docs/security.md)
 
 
 def run_task(task: RunTask, data_dir: str | Path | None = None) -> dict:
     """The summary of one :class:`RunTask` (the parallel backends' unit of work)."""
     summary, _ = run_policy(task.scenario, task.policy, task.seed, n_requests=task.n_requests,
-                            rate_rps=task.rate_rps, duration_s=task.duration_s, data_dir=data_dir)
+                            rate_rps=task.rate_rps, duration_s=task.duration_s, data_dir=data_dir,
+                            trust_pickle=task.trust_pickle)
     return summary
 
 
@@ -141,6 +145,7 @@ def compare_policies(
     keep_sims: bool = False,
     progress: Callable[[int, int], None] | None = None,
     backend: Backend = SERIAL,
+    trust_pickle: bool = False,
 ) -> Comparison:
     """Run every policy on seeds ``seed_offset .. seed_offset + seeds - 1`` (paired).
 
@@ -150,10 +155,11 @@ def compare_policies(
         keep_sims: keep the finished simulators (``Comparison.sims``) for plots.
         progress: ``progress(done_runs, total_runs)``.
         backend: where the runs go (``prfaas_gym.parallel``); any backend gives the same numbers.
+        trust_pickle: allow pickle-based saved models among ``policies`` (runs their code).
     """
-    sc, seed_list = prepare_comparison(scenario, policies, seeds, seed_offset)
+    sc, seed_list = prepare_comparison(scenario, policies, seeds, seed_offset, trust_pickle=trust_pickle)
     tasks = comparison_tasks(sc, policies, seed_list, n_requests=n_requests, rate_rps=rate_rps,
-                             duration_s=duration_s)
+                             duration_s=duration_s, trust_pickle=trust_pickle)
     if data_dir is not None and backend.data_dir is None:
         backend = replace(backend, data_dir=Path(data_dir))
     if keep_sims:  # simulators cannot leave their process: serial, not journaled
@@ -166,7 +172,7 @@ def compare_policies(
 
 
 def prepare_comparison(scenario: Any, policies: Sequence[str], seeds: int,
-                       seed_offset: int) -> tuple[Any, list[int]]:
+                       seed_offset: int, *, trust_pickle: bool = False) -> tuple[Any, list[int]]:
     """Check the arguments, load the scenario and build every policy once (fail fast on
     unknown names, before any run); returns ``(scenario, seed list)``."""
     from prfaas_gym.policies import make_provisioner, make_router
@@ -181,7 +187,7 @@ def prepare_comparison(scenario: Any, policies: Sequence[str], seeds: int,
     sc = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
     for p in policies:
         router, prov = split_policy(p)
-        make_router(router, sc, seed=seed_offset)
+        make_router(router, sc, seed=seed_offset, trust_pickle=trust_pickle)
         make_provisioner(prov, sc)
     return sc, [seed_offset + i for i in range(seeds)]
 
@@ -201,12 +207,12 @@ def collect_comparison(sc: Any, policies: Sequence[str], seeds: list[int], rate_
 def _run_task_keep_sim(task: RunTask, data_dir: str | Path | None = None) -> tuple[dict, Any]:
     return run_policy(task.scenario, task.policy, task.seed, n_requests=task.n_requests,
                       rate_rps=task.rate_rps, duration_s=task.duration_s, data_dir=data_dir,
-                      keep_sim=True)
+                      keep_sim=True, trust_pickle=task.trust_pickle)
 
 
 def comparison_tasks(scenario: Any, policies: Sequence[str], seeds: Sequence[int], *,
                      n_requests: int | None = None, rate_rps: float | None = None,
-                     duration_s: float | None = None) -> list[RunTask]:
+                     duration_s: float | None = None, trust_pickle: bool = False) -> list[RunTask]:
     """The runs of a comparison, seed-major (the serial order)."""
-    return [RunTask(scenario, p, seed, n_requests, rate_rps, duration_s)
+    return [RunTask(scenario, p, seed, n_requests, rate_rps, duration_s, trust_pickle)
             for seed in seeds for p in policies]

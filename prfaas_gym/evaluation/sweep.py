@@ -29,6 +29,7 @@ def load_sweep(
     data_dir: str | Path | None = None,
     progress: Callable[[int, int], None] | None = None,
     backend: Backend = SERIAL,
+    trust_pickle: bool = False,
 ) -> dict:
     """Run :func:`compare_policies` at each arrival rate (paired seeds at each rate); all
     rates' runs go to ``backend`` as one batch (same numbers on any backend).
@@ -40,9 +41,9 @@ def load_sweep(
         raise ValueError("rates: give at least one")
     if any(not r > 0 for r in rates):
         raise ValueError(f"rates: must all be > 0, got {list(rates)}")
-    sc, seed_list = prepare_comparison(scenario, policies, seeds, seed_offset)
+    sc, seed_list = prepare_comparison(scenario, policies, seeds, seed_offset, trust_pickle=trust_pickle)
     batches = [comparison_tasks(sc, policies, seed_list, n_requests=n_requests, rate_rps=float(r),
-                                duration_s=duration_s) for r in rates]
+                                duration_s=duration_s, trust_pickle=trust_pickle) for r in rates]
     if data_dir is not None and backend.data_dir is None:
         backend = replace(backend, data_dir=Path(data_dir))
     summaries = iter(map_tasks(run_task, [t for b in batches for t in b], backend, progress=progress))

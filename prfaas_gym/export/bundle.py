@@ -202,18 +202,20 @@ class BundleRouter(LearnedRouter):
         self.bundle = bundle
 
 
-def export_router_bundle(policy: str, out_dir: str | Path, scenario: Any = None) -> Path:
+def export_router_bundle(policy: str, out_dir: str | Path, scenario: Any = None, *,
+                         trust_pickle: bool = False) -> Path:
     """Write the bundle of a trained routing policy (``trained:NAME`` or a policy directory).
 
     ``scenario`` (name, path or Scenario) fixes the slot layout and cluster names; default:
     the one it was trained on. The directory is written whole or not at all.
+    ``trust_pickle``: allow a pickle-based ``model.zip`` source (runs code from the file).
     """
     from prfaas_gym.api import build_simulator
-    from prfaas_gym.policies.trained import load_model, resolve_policy_dir
+    from prfaas_gym.policies.trained import load_metadata, load_policy_net, resolve_policy_dir
     from prfaas_gym.scenario import load_scenario
 
     src = resolve_policy_dir(policy)
-    meta = json.loads((src / "metadata.json").read_text())
+    meta = load_metadata(str(src))
     if not str(meta.get("env_id", "")).startswith("prfaas/Routing"):
         raise ValueError(f"{policy}: a {meta.get('env_id')} policy is not a router")
     kw = meta.get("env_kwargs", {})
@@ -231,7 +233,8 @@ def export_router_bundle(policy: str, out_dir: str | Path, scenario: Any = None)
     features = routing_feature_names([s.label for s in slots if s.kind != SLOT_REJECT], clusters, links)
     if meta.get("feature_names") and meta["feature_names"] != features:
         raise ValueError(f"{policy}: the routing observation changed since it was trained; retrain it")
-    weights, activation = _actor_layers(load_model(src / "model.zip", meta.get("algo", "maskable_ppo")))
+    weights, activation = _actor_layers(load_policy_net(src, str(meta.get("algo", "maskable_ppo")),
+                                                        trust_pickle=trust_pickle))
     norm_path = src / "obs_norm.json"
     manifest = {
         "format": BUNDLE_FORMAT,
@@ -278,11 +281,10 @@ def _example_body(sim: "Simulator", slots: tuple[Slot, ...]) -> dict[str, Any]:
     return {"snapshot": body_snap, "request": body_req}
 
 
-def _actor_layers(model: Any) -> tuple[list[tuple[np.ndarray, np.ndarray]], str]:
+def _actor_layers(policy: Any) -> tuple[list[tuple[np.ndarray, np.ndarray]], str]:
     """``[(W, b), ...]`` of the actor (hidden layers, then the action head) and its activation."""
     import torch
 
-    policy = model.policy
     if type(policy.features_extractor).__name__ != "FlattenExtractor":
         raise ValueError("export: only MLP policies over flat observations can be exported")
     layers, activation = [], None

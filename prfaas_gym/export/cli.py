@@ -8,7 +8,7 @@ import json
 import sys
 from pathlib import Path
 
-from prfaas_gym.commands.common import dump_json
+from prfaas_gym.commands.common import add_trust_pickle_argument, dump_json
 
 
 def add_export_parsers(sub) -> None:
@@ -21,6 +21,7 @@ def add_export_parsers(sub) -> None:
     p.add_argument("--out", required=True, metavar="DIR", help="bundle directory to write (replaced whole)")
     p.add_argument("--scenario", default=None,
                    help="scenario fixing cluster names and slots (default: the training scenario)")
+    add_trust_pickle_argument(p)
     p.set_defaults(func=run_export)
 
     p = sub.add_parser("route", help="one routing decision from a bundle and a JSON body",
@@ -43,7 +44,7 @@ def run_export(args: argparse.Namespace) -> int:
     """Handler of ``export``."""
     from prfaas_gym.export.bundle import RouterBundle, export_router_bundle
 
-    out = export_router_bundle(args.policy, args.out, scenario=args.scenario)
+    out = export_router_bundle(args.policy, args.out, scenario=args.scenario, trust_pickle=args.trust_pickle)
     b = RouterBundle.load(out)
     print(f"wrote {out}: {b.name}, {len(b.slots)} actions ({', '.join(b.slot_labels)}), "
           f"{len(b.feature_names)} features")

@@ -45,16 +45,21 @@ def _is_learned(name: str) -> bool:
     return name.startswith("trained:") or name.endswith(".zip") or "/" in name or Path(name).exists()
 
 
-def make_router(spec: Any, scenario: Any, *, seed: int = 0) -> Any:
+def make_router(spec: Any, scenario: Any, *, seed: int = 0, trust_pickle: bool = False) -> Any:
     """Build a router. ``spec``: ``None`` (scenario's ``router:``; if it has none, the
     paper's threshold rule), a name in :data:`ROUTERS`, a mapping ``{"name", **params}``, an
     object with ``route``, or ``trained:NAME`` / a saved-model path.
+
+    ``trust_pickle``: a saved-model path given here (not one named by the scenario file) may
+    be SB3's pickle-based ``model.zip``, which runs code from the file when loaded. A policy
+    named in a scenario file is always loaded from the safe format only.
 
     Raises:
         ValueError: unknown name (the message lists the known ones) or bad parameters.
     """
     if spec is not None and hasattr(spec, "route"):
         return spec
+    from_scenario = spec is None
     name, params = parse_spec(spec, getattr(scenario, "router", None), "router")
     if name is None:
         name = "prfaas-threshold"
@@ -66,7 +71,8 @@ def make_router(spec: Any, scenario: Any, *, seed: int = 0) -> Any:
     if _is_learned(name):
         from prfaas_gym.policies.learned import load_learned_router
 
-        return load_learned_router(name, scenario, seed=seed, **params)
+        return load_learned_router(name, scenario, seed=seed, trust_pickle=trust_pickle and not from_scenario,
+                                   **params)
     raise ValueError(
         f"unknown router {name!r}; known: {', '.join(ROUTERS)} (or trained:NAME, or a saved-model path)"
     )

@@ -7,7 +7,7 @@ import csv
 from pathlib import Path
 
 from prfaas_gym.commands.common import (
-    add_data_dir_argument, add_seeded_runs_arguments, check_run_args, dump_json, fmt, progress_bar,
+    add_data_dir_argument, add_seeded_runs_arguments, add_trust_pickle_argument, check_run_args, dump_json, fmt, progress_bar,
     resolve_data_dir,
 )
 from prfaas_gym.parallel import add_backend_arguments, backend_from_args
@@ -25,6 +25,7 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", default=None, metavar="FILE", help="write per-run rows to a CSV file")
     add_data_dir_argument(p)
     add_backend_arguments(p)
+    add_trust_pickle_argument(p)
 
 
 def add_compare_parser(sub) -> argparse.ArgumentParser:
@@ -113,7 +114,7 @@ def run_compare(args: argparse.Namespace) -> int:
     try:
         comp = compare_policies(scenario, policies, seeds=args.seeds, seed_offset=args.seed_offset,
                                 n_requests=args.requests, rate_rps=args.rate, duration_s=args.duration_s,
-                                progress=update, backend=backend)
+                                progress=update, backend=backend, trust_pickle=args.trust_pickle)
     finally:
         close()
     if args.out:
@@ -138,7 +139,7 @@ def run_sweep(args: argparse.Namespace) -> int:
     try:
         res = load_sweep(scenario, policies, rates, seeds=args.seeds, seed_offset=args.seed_offset,
                          n_requests=args.requests, duration_s=args.duration_s,
-                         progress=update, backend=backend)
+                         progress=update, backend=backend, trust_pickle=args.trust_pickle)
     finally:
         close()
     if args.out:

@@ -9,9 +9,11 @@ from __future__ import annotations
 from typing import Any
 
 
-def load_learned_router(spec: str, scenario: Any, *, seed: int = 0, **params: Any) -> Any:
-    """A Router wrapping a trained policy. ``spec``: ``trained:NAME`` or a path to a model
-    directory / ``model.zip``. Raises ``ValueError`` when unknown or unavailable."""
+def load_learned_router(spec: str, scenario: Any, *, seed: int = 0, trust_pickle: bool = False,
+                        **params: Any) -> Any:
+    """A Router wrapping a trained policy. ``spec``: ``trained:NAME`` or a path to a policy
+    directory (or a file in it). Raises ``ValueError`` when unknown or unavailable, or when
+    only a pickle-based file exists and ``trust_pickle`` is false."""
     try:
         from prfaas_gym.policies.trained import load_router
     except ModuleNotFoundError as exc:
@@ -21,4 +23,4 @@ def load_learned_router(spec: str, scenario: Any, *, seed: int = 0, **params: An
                 "(prfaas_gym.policies.trained is missing); use a heuristic name"
             ) from None
         raise
-    return load_router(spec, scenario, seed=seed, **params)
+    return load_router(spec, scenario, seed=seed, trust_pickle=trust_pickle, **params)

@@ -151,9 +151,14 @@ def obs_norm_dict(vecnorm: Any) -> dict[str, Any] | None:
 
 
 def save_policy(model: Any, vecnorm: Any, out_dir: Path, metadata: dict[str, Any]) -> Path:
-    """Write ``model.zip``, ``vecnormalize.pkl``, ``obs_norm.json`` and ``metadata.json``."""
+    """Write ``policy.safetensors`` + ``policy.json`` (the safe format the loaders read),
+    ``obs_norm.json`` and ``metadata.json``, plus SB3's pickle-based ``model.zip`` and
+    ``vecnormalize.pkl`` for resuming training (never shipped: docs/security.md)."""
+    from prfaas_gym.policies.trained.safe_format import save_policy_files
+
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    save_policy_files(model.policy, str(metadata.get("algo", "maskable_ppo")), out_dir)
     model.save(out_dir / "model.zip")
     if vecnorm is not None:
         vecnorm.save(str(out_dir / "vecnormalize.pkl"))

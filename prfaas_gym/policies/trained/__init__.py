@@ -2,16 +2,23 @@
 
 Each policy is a directory ``prfaas_gym/policies/trained/NAME/`` holding:
 
-* ``model.zip``: the SB3 (or sb3-contrib) model;
+* ``policy.safetensors`` + ``policy.json``: the policy network's weights and what rebuilds
+  the SB3 policy class around them (:mod:`~prfaas_gym.policies.trained.safe_format`; loading
+  them runs no code from the files);
 * ``obs_norm.json``: the VecNormalize observation statistics (mean, var, clip, epsilon);
-* ``vecnormalize.pkl``: the same VecNormalize, for resuming training with SB3;
 * ``metadata.json``: env id and kwargs, algorithm, slot layout, training seeds, the command
   that produced it, wall time, git commit and library versions.
+
+A training run also leaves SB3's ``model.zip`` and ``vecnormalize.pkl`` beside them (to resume
+training). Those are pickles: loading one runs code chosen by whoever wrote the file, so the
+loader opens them only when asked with ``trust_pickle=True`` (``--trust-pickle`` on the CLI),
+never for a policy named in a scenario file. ``prfaas-gym policy convert DIR --trust-pickle``
+turns such a directory into the safe format once.
 
 >>> from prfaas_gym.policies import make_router
 >>> router = make_router("trained:routing-bursty", scenario)   # doctest: +SKIP
 
-A spec may also be a path to such a directory or to its ``model.zip``.
+A spec may also be a path to such a directory or to a file inside it.
 """
 
 from __future__ import annotations
@@ -22,7 +29,14 @@ from typing import Any
 
 TRAINED_DIR = Path(__file__).resolve().parent
 
-__all__ = ["TRAINED_DIR", "list_trained", "load_router", "resolve_policy_dir", "load_metadata"]
+__all__ = ["TRAINED_DIR", "list_trained", "load_router", "resolve_policy_dir", "load_metadata", "load_policy_net",
+           "convert_policy_dir", "PickleRefused"]
+
+METADATA_LIMIT_BYTES = 4_000_000
+
+
+class PickleRefused(ValueError):
+    """A policy exists only in a pickle-based format and ``trust_pickle`` was not given."""
 
 
 def list_trained() -> list[str]:
@@ -39,47 +53,120 @@ def resolve_policy_dir(spec: str) -> Path:
             raise ValueError(f"unknown trained policy {name!r}; shipped: {', '.join(list_trained()) or 'none'}")
         return d
     p = Path(spec)
-    if p.suffix == ".zip":
+    if p.is_file() or p.suffix in (".zip", ".json", ".safetensors", ".pkl"):
         p = p.parent
     if not (p / "metadata.json").is_file():
         raise ValueError(f"{spec}: not a trained-policy directory (no metadata.json)")
     return p
 
 
+def read_json_file(path: Path, limit: int = METADATA_LIMIT_BYTES) -> Any:
+    """A JSON file of a policy directory: size-checked, UTF-8, parse errors in one line."""
+    size = path.stat().st_size
+    if size > limit:
+        raise ValueError(f"{path}: {size} bytes exceeds the limit {limit}")
+    try:
+        return json.loads(path.read_bytes().decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ValueError(f"{path}: not UTF-8 text") from None
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path}: line {exc.lineno}: {exc.msg}") from None
+    except RecursionError:
+        raise ValueError(f"{path}: nested too deeply") from None
+
+
 def load_metadata(spec: str) -> dict[str, Any]:
     """The policy's ``metadata.json``."""
-    return json.loads((resolve_policy_dir(spec) / "metadata.json").read_text())
+    path = resolve_policy_dir(spec) / "metadata.json"
+    meta = read_json_file(path)
+    if not isinstance(meta, dict):
+        raise ValueError(f"{path}: expected a JSON object")
+    return meta
 
 
-def load_router(spec: str, scenario: Any = None, *, seed: int = 0, **params: Any) -> Any:
+def load_router(spec: str, scenario: Any = None, *, seed: int = 0, trust_pickle: bool = False,
+                **params: Any) -> Any:
     """A :class:`~prfaas_gym.policies.trained.router.LearnedRouter` for a routing policy.
 
     ``scenario`` is checked lazily: the slot layout of the simulator the router first sees
     must equal the trained one. ``seed`` is unused (the policy acts deterministically).
+    ``trust_pickle``: allow SB3's pickle-based ``model.zip`` when the directory has no
+    safe-format files (runs code from the file: only for files you made yourself).
     """
     from prfaas_gym.policies.trained.router import LearnedRouter, ObsNormalizer
 
     if params:
         raise ValueError(f"router {spec!r}: takes no parameters, got {sorted(params)}")
     d = resolve_policy_dir(spec)
-    meta = json.loads((d / "metadata.json").read_text())
+    meta = load_metadata(str(d))
     if not str(meta.get("env_id", "")).startswith("prfaas/Routing"):
         raise ValueError(f"{spec}: a {meta.get('env_id')} policy is not a router")
+    if not isinstance(meta.get("slot_labels"), list):
+        raise ValueError(f"{d / 'metadata.json'}: slot_labels: expected a list")
     norm_path = d / "obs_norm.json"
-    norm = ObsNormalizer.from_dict(json.loads(norm_path.read_text())) if norm_path.is_file() else None
-    algo = meta.get("algo", "maskable_ppo")
-    model = load_model(d / "model.zip", algo)
+    try:
+        norm = ObsNormalizer.from_dict(read_json_file(norm_path)) if norm_path.is_file() else None
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ValueError(f"{norm_path}: {str(exc).splitlines()[0] if str(exc) else 'malformed'}") from None
+    algo = str(meta.get("algo", "maskable_ppo"))
+    policy = load_policy_net(d, algo, trust_pickle=trust_pickle)
     kw = meta.get("env_kwargs", {})
+    if not isinstance(kw, dict):
+        raise ValueError(f"{d / 'metadata.json'}: env_kwargs: expected a mapping")
     return LearnedRouter(
-        model.policy, meta["slot_labels"], normalizer=norm,
+        policy, meta["slot_labels"], normalizer=norm,
         max_instance_slots=int(kw.get("max_instance_slots", meta.get("max_instance_slots", 16))),
         pull_slots=bool(kw.get("pull_slots", True)), allow_reject=bool(kw.get("allow_reject", True)),
         maskable=algo == "maskable_ppo", name=spec, feature_names=meta.get("feature_names"),
     )
 
 
+def load_policy_net(directory: str | Path, algo: str, *, trust_pickle: bool = False) -> Any:
+    """The SB3 policy network of a policy directory, on CPU.
+
+    The safe format (``policy.safetensors`` + ``policy.json``) is used when present. Otherwise
+    SB3's ``model.zip`` is loaded only with ``trust_pickle=True``; without it
+    :class:`PickleRefused` is raised before the file is opened.
+    """
+    from prfaas_gym.policies.trained import safe_format
+
+    d = Path(directory)
+    if (d / safe_format.SPEC_FILE).is_file():
+        spec_algo = safe_format.read_spec(d).get("algo")
+        if spec_algo != algo:
+            raise ValueError(f"{d / safe_format.SPEC_FILE}: algo {spec_algo!r} differs from metadata.json's {algo!r}")
+        return safe_format.load_policy(d)
+    zip_path = d / "model.zip"
+    if not zip_path.is_file():
+        raise ValueError(f"{d}: no policy weights ({safe_format.SPEC_FILE} + {safe_format.WEIGHTS_FILE})")
+    if not trust_pickle:
+        raise PickleRefused(
+            f"{zip_path}: refusing a pickle-based SB3 file (loading it can run arbitrary code); "
+            f"convert it once with `prfaas-gym policy convert {d} --trust-pickle` if you made it yourself"
+        )
+    return load_model(zip_path, algo).policy
+
+
+def convert_policy_dir(directory: str | Path, *, trust_pickle: bool = False) -> Path:
+    """Write the safe-format files of a directory holding SB3's ``model.zip`` (unpickles it:
+    needs ``trust_pickle=True``); the rebuilt policy is checked to give the same outputs."""
+    from prfaas_gym.policies.trained import safe_format
+
+    d = resolve_policy_dir(str(directory))
+    meta = load_metadata(str(d))
+    algo = str(meta.get("algo", "maskable_ppo"))
+    policy = load_policy_net(d, algo, trust_pickle=trust_pickle) if not (d / safe_format.SPEC_FILE).is_file() \
+        else None
+    if policy is None:
+        return d  # already converted
+    safe_format.save_policy_files(policy, algo, d)
+    safe_format.load_policy(d, verify=True)
+    return d
+
+
 def load_model(path: Path, algo: str) -> Any:
-    """Load an SB3 model on CPU (``algo``: ppo, maskable_ppo, sac)."""
+    """Load an SB3 model on CPU (``algo``: ppo, maskable_ppo, sac). This unpickles ``path``:
+    only for files this process or its user wrote (see :func:`load_policy_net`)."""
     import torch
 
     if torch.get_num_threads() > 1:
