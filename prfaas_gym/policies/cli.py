@@ -163,3 +163,28 @@ def format_sweep(res: dict) -> str:
     return "\n".join(lines)
 
 
+
+
+def add_policy_parser(sub) -> argparse.ArgumentParser:
+    """Register ``policy convert``: a pickle-based SB3 policy directory to the safe format."""
+    p = sub.add_parser("policy", help="trained-policy files (convert to the safe format)",
+                       description="Trained-policy file tools (docs/security.md).")
+    psub = p.add_subparsers(dest="policy_command", metavar="ACTION")
+    psub.required = True
+    c = psub.add_parser("convert", help="write policy.safetensors + policy.json beside a model.zip",
+                        description="Load SB3's pickle-based model.zip of a policy directory you trust and "
+                                    "write the safe format (policy.safetensors + policy.json) beside it; "
+                                    "the rebuilt policy is checked to give the same outputs.")
+    c.add_argument("directory", help="trained-policy directory (holding metadata.json and model.zip)")
+    add_trust_pickle_argument(c)
+    c.set_defaults(func=run_policy_convert)
+    return p
+
+
+def run_policy_convert(args: argparse.Namespace) -> int:
+    """Handler of ``policy convert``."""
+    from prfaas_gym.policies.trained import convert_policy_dir
+
+    out = convert_policy_dir(args.directory, trust_pickle=args.trust_pickle)
+    print(f"{out}: policy.safetensors + policy.json written and verified")
+    return 0
