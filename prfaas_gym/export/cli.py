@@ -33,10 +33,19 @@ def add_export_parsers(sub) -> None:
 
     p = sub.add_parser("serve", help="serve a bundle as an HTTP router (POST /route)",
                        description="Answer POST /route with the bundle's decision; GET / describes "
-                                   "the bundle, GET /health answers ok. Ctrl-C stops.")
+                                   "the bundle, GET /health answers ok. Ctrl-C or SIGTERM stops. "
+                                   "Needs the serve extra (uvicorn); limits in docs/security.md.")
     p.add_argument("bundle", help="bundle directory")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=8000, help="port (default 8000; 0: any free port)")
+    p.add_argument("--token-file", default=None, metavar="FILE",
+                   help="require 'Authorization: Bearer <token>' on / and /route, the token read from FILE "
+                        "(default: $PRFAAS_SERVE_TOKEN if set, else no auth)")
+    p.add_argument("--read-timeout-s", type=float, default=5.0, help="a request must arrive within this (5)")
+    p.add_argument("--idle-timeout-s", type=float, default=5.0, help="idle keep-alive connections close after this (5)")
+    p.add_argument("--max-connections", type=int, default=4096, help="connections above this are closed (4096)")
+    p.add_argument("--max-in-flight", type=int, default=4096, help="requests in flight above this get 503 (4096)")
+    p.add_argument("--backlog", type=int, default=2048, help="listen backlog (2048)")
     p.set_defaults(func=run_serve)
 
 
@@ -70,22 +79,43 @@ def run_route(args: argparse.Namespace) -> int:
     return 0
 
 
+def _read_token(args: argparse.Namespace) -> str | None:
+    import os
+
+    if args.token_file is None:
+        return os.environ.get("PRFAAS_SERVE_TOKEN") or None
+    path = Path(args.token_file)
+    try:
+        token = path.read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ValueError(f"--token-file {path}: cannot read ({getattr(exc, 'strerror', None) or exc})") from None
+    if len(token) < 16 or any(c.isspace() for c in token):
+        raise ValueError(f"--token-file {path}: expected one token of at least 16 characters")
+    return token
+
+
 def run_serve(args: argparse.Namespace) -> int:
     """Handler of ``serve``."""
     from prfaas_gym.export.bundle import RouterBundle
-    from prfaas_gym.export.service import make_server
+    from prfaas_gym.export.server import Service, ServiceLimits, configure_logging, is_loopback
+    from prfaas_gym.export.service import make_app
 
     if not 0 <= args.port <= 65535:
         raise ValueError(f"--port: expected 0..65535, got {args.port}")
+    limits = ServiceLimits(read_timeout_s=args.read_timeout_s, idle_timeout_s=args.idle_timeout_s,
+                           max_connections=args.max_connections, max_in_flight=args.max_in_flight,
+                           backlog=args.backlog)
+    token = _read_token(args)
     bundle = RouterBundle.load(args.bundle)
+    log = configure_logging()
     try:
-        server = make_server(bundle, args.host, args.port)
+        service = Service(make_app(bundle, token=token, log=log), args.host, args.port, limits)
     except OSError as exc:  # port in use, address not available, ...
         raise ValueError(f"{args.host}:{args.port}: cannot listen ({exc.strerror or exc})") from None
-    host, port = server.server_address[:2]
-    print(f"routing with {bundle.name} on http://{host}:{port}/route (Ctrl-C stops)", flush=True)
-    try:
-        server.serve_forever()
-    finally:
-        server.server_close()
+    if not is_loopback(args.host):
+        log.warning("listening on %s, reachable from other machines%s", args.host,
+                    "" if token else "; no --token-file: anyone who can reach it can query the policy")
+    print(f"routing with {bundle.name} on http://{service.host}:{service.port}/route "
+          f"({'bearer token required' if token else 'no auth'}; Ctrl-C stops)", flush=True)
+    service.run()
     return 0

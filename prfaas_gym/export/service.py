@@ -1,4 +1,4 @@
-"""A small HTTP router service over a bundle (standard library only).
+"""The HTTP router service over a bundle: an ASGI app served by uvicorn (``serve`` extra).
 
 The serving stack's gateway posts the cluster state it monitors and the arriving request;
 the service answers where to prefill it (or to reject it), with the policy's decision:
@@ -13,20 +13,24 @@ bundle's slot, cluster and link order; ``slot_wait_s`` may hold ``null`` for "no
 ``output_tokens`` 0 when unknown). ``GET /`` describes the bundle (slots, clusters, links,
 an example body); ``GET /health`` answers ``{"status": "ok"}``. Bad bodies get HTTP 400 and
 ``{"error": "<field>: <what is wrong>"}``.
+
+Request bodies are untrusted (docs/security.md): they are size-limited while they arrive,
+parsed with a nesting-depth limit, and every field is range-checked before the bundle sees
+it. Serving limits (timeouts, connection cap, auth) live in :mod:`prfaas_gym.export.server`.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from prfaas_gym.env.snapshot import ClusterSnapshot, RequestFeatures
 from prfaas_gym.export.bundle import RouterBundle
 
-MAX_BODY_BYTES = 1 << 20
+MAX_BODY_BYTES = 64 * 1024
+MAX_JSON_DEPTH = 8
+MAX_TOKENS = 10_000_000  # far above any model's context window; refuses 1e300-token requests
 
 _SLOT_FIELDS = ("slot_open", "slot_queue", "slot_wait_s")
 _CLUSTER_FIELDS = ("cluster_prefill_frac", "cluster_decode_mem_frac", "cluster_decode_batch_frac",
@@ -84,8 +88,8 @@ def parse_route_body(bundle: RouterBundle, body: Any) -> tuple[ClusterSnapshot, 
     snapshot = ClusterSnapshot(**fields)
 
     tokens = _number(req, "input_tokens", "request.input_tokens")
-    if tokens < 1 or tokens != int(tokens):
-        raise ValueError(f"request.input_tokens: expected an integer >= 1, got {req.get('input_tokens')!r}")
+    if tokens < 1 or tokens != int(tokens) or tokens > MAX_TOKENS:
+        raise ValueError(f"request.input_tokens: expected an integer in 1..{MAX_TOKENS}, got {req.get('input_tokens')!r}")
     home = req.get("home_cluster", -1)
     if isinstance(home, str):
         if home not in bundle.clusters:
@@ -93,15 +97,54 @@ def parse_route_body(bundle: RouterBundle, body: Any) -> tuple[ClusterSnapshot, 
         home = bundle.clusters.index(home)
     elif isinstance(home, bool) or not isinstance(home, int) or not -1 <= home < n_c:
         raise ValueError(f"request.home_cluster: expected a cluster name or index, got {home!r}")
-    cached = req.get("cached_tokens", [0] * n_c)
+    decoders = bundle.manifest.get("decode_clusters")
+    if home >= 0 and decoders is not None and bundle.clusters[home] not in decoders:
+        raise ValueError(f"request.home_cluster: {bundle.clusters[home]!r} has no decode instances "
+                         f"(decode clusters: {', '.join(decoders)})")
+    cached = [int(x) for x in _numbers(req.get("cached_tokens", [0] * n_c), "request.cached_tokens", n_c)]
+    for i, c in enumerate(cached):
+        if c > tokens:
+            raise ValueError(f"request.cached_tokens[{i}]: {c} cached tokens exceed the {int(tokens)} input tokens")
+    out_tokens = _number(req, "output_tokens", "request.output_tokens", 0)
+    if out_tokens > MAX_TOKENS:
+        raise ValueError(f"request.output_tokens: expected at most {MAX_TOKENS}, got {req.get('output_tokens')!r}")
     request = RequestFeatures(
         input_tokens=int(tokens),
-        output_tokens=int(_number(req, "output_tokens", "request.output_tokens", 0)),
-        cached_tokens=[int(x) for x in _numbers(cached, "request.cached_tokens", n_c)],
+        output_tokens=int(out_tokens),
+        cached_tokens=cached,
         slot_service_s=_numbers(req.get("slot_service_s"), "request.slot_service_s", n_slots),
         home_cluster=home,
     )
     return snapshot, request
+
+
+def parse_json_body(data: bytes) -> Any:
+    """A request body as JSON: at most :data:`MAX_BODY_BYTES`, UTF-8, nested at most
+    :data:`MAX_JSON_DEPTH` deep, integers of at most 4,300 digits. ``ValueError`` otherwise."""
+    if len(data) > MAX_BODY_BYTES:
+        raise ValueError(f"body: more than {MAX_BODY_BYTES} bytes")
+    try:
+        doc = json.loads(data)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"body: not JSON (line {exc.lineno} column {exc.colno}: {exc.msg})") from None
+    except UnicodeDecodeError:
+        raise ValueError("body: not UTF-8") from None
+    except RecursionError:
+        raise ValueError(f"body: nested deeper than {MAX_JSON_DEPTH} levels") from None
+    except ValueError as exc:  # e.g. an integer literal over 4,300 digits
+        raise ValueError(f"body: not acceptable JSON ({str(exc).splitlines()[0][:80]})") from None
+    _check_depth(doc)
+    return doc
+
+
+def _check_depth(doc: Any) -> None:
+    stack = [(doc, 1)]
+    while stack:
+        v, depth = stack.pop()
+        if isinstance(v, (list, dict)):
+            if depth > MAX_JSON_DEPTH:
+                raise ValueError(f"body: nested deeper than {MAX_JSON_DEPTH} levels")
+            stack.extend((x, depth + 1) for x in (v.values() if isinstance(v, dict) else v))
 
 
 def decide_json(bundle: RouterBundle, body: Any) -> dict[str, Any]:
@@ -120,51 +163,91 @@ def describe(bundle: RouterBundle) -> dict[str, Any]:
             "example_route_body": m["example_route_body"]}
 
 
-def make_server(bundle: RouterBundle, host: str = "127.0.0.1", port: int = 8000) -> ThreadingHTTPServer:
-    """A threaded HTTP server answering ``/route``, ``/`` and ``/health`` (``port=0``: any free port)."""
+def make_app(bundle: RouterBundle, *, token: str | None = None, log: Any = None) -> Any:
+    """The router as an ASGI app: ``POST /route``, ``GET /``, ``GET /health``.
 
-    class Handler(BaseHTTPRequestHandler):
-        server_version = "prfaas-router/1"
+    ``token``: when set, ``/`` and ``/route`` need ``Authorization: Bearer <token>``
+    (``/health`` stays open for liveness probes). ``log``: a ``logging.Logger`` receiving one
+    line per client error. Bodies are read up to :data:`MAX_BODY_BYTES` and refused beyond.
+    """
+    import hmac
+    import logging
 
-        def _send(self, status: int, doc: Any) -> None:
-            data = json.dumps(doc, allow_nan=False).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+    log = log or logging.getLogger("prfaas_gym.serve")
+    info = json.dumps(describe(bundle), allow_nan=False).encode()
+    expected = f"Bearer {token}".encode() if token else None
 
-        def do_GET(self) -> None:  # noqa: N802 (http.server naming)
-            if self.path == "/health":
-                self._send(HTTPStatus.OK, {"status": "ok"})
-            elif self.path == "/":
-                self._send(HTTPStatus.OK, describe(bundle))
-            else:
-                self._send(HTTPStatus.NOT_FOUND, {"error": f"{self.path}: no such endpoint (POST /route, GET /, GET /health)"})
+    async def send_json(send: Any, status: int, payload: bytes, extra: tuple = ()) -> None:
+        await send({"type": "http.response.start", "status": status,
+                    "headers": [(b"content-type", b"application/json"),
+                                (b"content-length", str(len(payload)).encode()), *extra]})
+        await send({"type": "http.response.body", "body": payload})
 
-        def do_POST(self) -> None:  # noqa: N802
-            if self.path != "/route":
-                self._send(HTTPStatus.NOT_FOUND, {"error": f"{self.path}: no such endpoint (POST /route)"})
+    async def error(send: Any, scope: Any, status: int, msg: str, extra: tuple = ()) -> None:
+        client = scope.get("client") or ("-", 0)
+        log.warning("%s %s %s -> %d %s", client[0], scope.get("method"), scope.get("path"), status, msg[:200])
+        await send_json(send, status, json.dumps({"error": msg}).encode(), extra)
+
+    async def read_body(scope: Any, receive: Any) -> bytes | None:
+        length = dict(scope["headers"]).get(b"content-length")
+        if length is not None and (not length.isdigit() or int(length) > MAX_BODY_BYTES):
+            return None
+        chunks, size = [], 0
+        while True:
+            msg = await receive()
+            if msg["type"] == "http.disconnect":
+                raise ConnectionError
+            chunk = msg.get("body", b"")
+            size += len(chunk)
+            if size > MAX_BODY_BYTES:
+                return None
+            chunks.append(chunk)
+            if not msg.get("more_body", False):
+                return b"".join(chunks)
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            while True:
+                msg = await receive()
+                if msg["type"] == "lifespan.startup":
+                    await send({"type": "lifespan.startup.complete"})
+                elif msg["type"] == "lifespan.shutdown":
+                    await send({"type": "lifespan.shutdown.complete"})
+                    return
+        if scope["type"] != "http":
+            return
+        path, method = scope["path"], scope["method"]
+        if path == "/health" and method == "GET":
+            await send_json(send, 200, b'{"status": "ok"}')
+            return
+        if expected is not None:
+            got = dict(scope["headers"]).get(b"authorization", b"")
+            if not hmac.compare_digest(got, expected):
+                await error(send, scope, 401, "authorization: a valid bearer token is required",
+                            ((b"www-authenticate", b"Bearer"),))
+                return
+        if path == "/" and method == "GET":
+            await send_json(send, 200, info)
+        elif path == "/route" and method == "POST":
+            try:
+                data = await read_body(scope, receive)
+            except ConnectionError:
+                return  # the client left; nothing to answer
+            if data is None:
+                await error(send, scope, 413, f"body: more than {MAX_BODY_BYTES} bytes")
+                return
+            if not data:
+                await error(send, scope, 400, "body: expected a JSON object with 'snapshot' and 'request'")
                 return
             try:
-                length = int(self.headers.get("Content-Length", "0"))
-            except ValueError:
-                length = -1
-            if not 0 < length <= MAX_BODY_BYTES:
-                self._send(HTTPStatus.BAD_REQUEST, {"error": f"body: expected 1..{MAX_BODY_BYTES} bytes of JSON"})
-                return
-            try:
-                body = json.loads(self.rfile.read(length))
-            except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-                self._send(HTTPStatus.BAD_REQUEST, {"error": f"body: not JSON ({exc})"})
-                return
-            try:
-                self._send(HTTPStatus.OK, decide_json(bundle, body))
+                answer = json.dumps(decide_json(bundle, parse_json_body(data)), allow_nan=False).encode()
             except ValueError as exc:
-                self._send(HTTPStatus.BAD_REQUEST, {"error": str(exc)})
+                await error(send, scope, 400, str(exc).splitlines()[0] if str(exc) else "bad request")
+                return
+            await send_json(send, 200, answer)
+        elif path in ("/", "/route", "/health"):
+            await error(send, scope, 405, f"{method} {path}: method not allowed (POST /route, GET /, GET /health)")
+        else:
+            await error(send, scope, 404, f"{path}: no such endpoint (POST /route, GET /, GET /health)")
 
-        def log_message(self, fmt: str, *args: Any) -> None:  # quiet: one line per error only
-            if args and str(args[1] if len(args) > 1 else "").startswith(("4", "5")):
-                super().log_message(fmt, *args)
-
-    return ThreadingHTTPServer((host, port), Handler)
+    return app

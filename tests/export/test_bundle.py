@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import threading
 import urllib.error
 import urllib.request
 
@@ -12,7 +11,7 @@ import pytest
 
 from prfaas_gym.cli import main
 from prfaas_gym.export import BundleRouter, RouterBundle, export_router_bundle
-from prfaas_gym.export.service import decide_json, make_server, parse_route_body
+from prfaas_gym.export.service import decide_json, make_app, parse_route_body
 
 pytest.importorskip("stable_baselines3")
 pytest.importorskip("sb3_contrib")
@@ -96,12 +95,12 @@ def _request(url: str, body: bytes | None = None) -> tuple[int, dict]:
 
 
 def test_service_round_trip(bundles):
+    pytest.importorskip("uvicorn")
+    from prfaas_gym.export.server import Service
+
     b = bundles["routing-bursty"]
-    server = make_server(b, port=0)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    base = f"http://127.0.0.1:{server.server_address[1]}"
-    try:
+    with Service(make_app(b), port=0) as svc:
+        base = f"http://127.0.0.1:{svc.port}"
         assert _request(base + "/health") == (200, {"status": "ok"})
         status, info = _request(base + "/")
         assert status == 200 and info["slots"] == b.slot_labels
@@ -114,9 +113,6 @@ def test_service_round_trip(bundles):
         status, err = _request(base + "/route", json.dumps(body).encode())
         assert status == 400 and err["error"].startswith("request.slot_service_s")
         assert _request(base + "/nowhere")[0] == 404
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def test_cli_export_and_route(tmp_path, capsys, bundles):

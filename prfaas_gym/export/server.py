@@ -1,0 +1,198 @@
+"""Serving an ASGI app with limits that hold under load and abuse (uvicorn, ``serve`` extra).
+
+uvicorn (with the httptools parser) runs the app on one asyncio event loop. What it lacks for
+an exposed service is added here, in :class:`GuardedHttpToolsProtocol`:
+
+* a **read timeout**: a connection must deliver a whole request (headers and body) within
+  ``read_timeout_s`` of its first byte (or of connecting), else it is closed. uvicorn itself
+  never times out a connection that connects and then says nothing or trickles headers
+  (slowloris); ``timeout_keep_alive`` only covers the gap between requests;
+* a **connection cap** (``max_connections``): above it new connections are closed at once
+  instead of queueing, so idle sockets cannot exhaust file descriptors;
+
+and through uvicorn's own settings: the idle (keep-alive) timeout, ``limit_concurrency``
+(503 above it), the listen backlog, no access log (the app logs one line per client error),
+a generic ``Server`` header. Decisions take tens of microseconds of numpy, so they run on the
+event loop itself: the loop is the bounded worker pool (one worker; ``limit_concurrency``
+in-flight requests at most), and no thread per connection exists to exhaust.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+import socket
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+SERVER_HEADER = "prfaas-router"
+
+
+@dataclass(frozen=True)
+class ServiceLimits:
+    """Limits of one service process (defaults suit a router answering in microseconds).
+
+    Attributes:
+        read_timeout_s: a request must arrive whole within this time of its first byte.
+        idle_timeout_s: a keep-alive connection with no new request is closed after this.
+        max_connections: connections above this are closed on accept.
+        max_in_flight: requests being answered at once above this get HTTP 503.
+        backlog: the listen queue (capped by the kernel's ``somaxconn``).
+    """
+
+    read_timeout_s: float = 5.0
+    idle_timeout_s: float = 5.0
+    max_connections: int = 4096
+    max_in_flight: int = 4096
+    backlog: int = 2048
+
+    def __post_init__(self) -> None:
+        for name in ("read_timeout_s", "idle_timeout_s"):
+            v = getattr(self, name)
+            if not 0 < v <= 3600:
+                raise ValueError(f"{name}: expected a time in (0, 3600] s, got {v}")
+        for name in ("max_connections", "max_in_flight", "backlog"):
+            v = getattr(self, name)
+            if not 1 <= v <= 1_000_000:
+                raise ValueError(f"{name}: expected 1..1000000, got {v}")
+
+
+def _guarded_protocol(limits: ServiceLimits) -> type:
+    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+    class GuardedHttpToolsProtocol(HttpToolsProtocol):
+        """uvicorn's httptools protocol with a whole-request read deadline and a connection cap."""
+
+        _deadline: asyncio.TimerHandle | None = None
+
+        def connection_made(self, transport: Any) -> None:  # type: ignore[override]
+            if len(self.connections) >= limits.max_connections:
+                transport.abort()
+                return
+            super().connection_made(transport)
+            self._arm()
+
+        def _arm(self) -> None:
+            self._deadline = self.loop.call_later(limits.read_timeout_s, self._timed_out)
+
+        def _disarm(self) -> None:
+            if self._deadline is not None:
+                self._deadline.cancel()
+                self._deadline = None
+
+        def _timed_out(self) -> None:
+            self._deadline = None
+            if self.transport is not None and not self.transport.is_closing():
+                self.transport.abort()  # a slow or silent client: drop it without a log line
+
+        def data_received(self, data: bytes) -> None:
+            if self._deadline is None and (self.cycle is None or self.cycle.response_complete):
+                self._arm()  # the first bytes of a new request on a kept-alive connection
+            super().data_received(data)
+
+        def on_message_complete(self) -> None:
+            self._disarm()
+            super().on_message_complete()
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            self._disarm()
+            if self.transport is None:  # refused on accept: never registered
+                return
+            super().connection_lost(exc)
+
+    return GuardedHttpToolsProtocol
+
+
+def is_loopback(host: str) -> bool:
+    """``host`` binds to the loopback interface only."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def bind_socket(host: str, port: int, backlog: int) -> socket.socket:
+    """A listening TCP socket (``OSError`` when the address is busy or unavailable)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(backlog)
+    except OSError:
+        sock.close()
+        raise
+    sock.setblocking(False)
+    return sock
+
+
+class Service:
+    """An ASGI app on a bound socket, under :class:`ServiceLimits`.
+
+    >>> svc = Service(app, "127.0.0.1", 0)        # doctest: +SKIP
+    >>> svc.start_in_thread(); svc.port; svc.stop()  # doctest: +SKIP
+    """
+
+    def __init__(self, app: Any, host: str = "127.0.0.1", port: int = 8000,
+                 limits: ServiceLimits | None = None) -> None:
+        try:
+            import uvicorn
+        except ModuleNotFoundError:
+            raise ValueError("serve: needs uvicorn (pip install 'prfaas-gym[serve]')") from None
+        self.limits = limits or ServiceLimits()
+        self.sock = bind_socket(host, port, self.limits.backlog)
+        self.host, self.port = self.sock.getsockname()[:2]
+        config = uvicorn.Config(
+            app, http=_guarded_protocol(self.limits), loop="asyncio", lifespan="off",
+            access_log=False, server_header=False, date_header=True,
+            headers=[("server", SERVER_HEADER)], timeout_keep_alive=int(max(1, round(self.limits.idle_timeout_s))),
+            limit_concurrency=self.limits.max_in_flight, backlog=self.limits.backlog,
+            log_level="warning", timeout_graceful_shutdown=2,
+        )
+        self.server = uvicorn.Server(config)
+        self._thread: threading.Thread | None = None
+
+    def run(self) -> None:
+        """Serve until interrupted (Ctrl-C / SIGTERM stop it gracefully)."""
+        try:
+            self.server.run(sockets=[self.sock])
+        finally:
+            self.sock.close()
+
+    def start_in_thread(self, timeout_s: float = 10.0) -> "Service":
+        """Serve from a daemon thread (tests, benchmarks); returns once it accepts connections."""
+        self._thread = threading.Thread(target=self.run, name="prfaas-serve", daemon=True)
+        self._thread.start()
+        for _ in range(int(timeout_s / 0.01)):
+            if self.server.started:
+                return self
+            threading.Event().wait(0.01)
+        raise RuntimeError("service did not start")
+
+    def stop(self) -> None:
+        """Stop a service started with :meth:`start_in_thread`."""
+        self.server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+
+    def __enter__(self) -> "Service":
+        return self.start_in_thread()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+
+def configure_logging() -> logging.Logger:
+    """One line per client error on stderr (``prfaas_gym.serve``); uvicorn's own errors too."""
+    log = logging.getLogger("prfaas_gym.serve")
+    if not log.handlers:
+        h = logging.StreamHandler()
+        h.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+        log.addHandler(h)
+        log.setLevel(logging.INFO)
+        log.propagate = False
+    return log

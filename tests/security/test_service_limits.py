@@ -1,0 +1,160 @@
+"""The router service under abuse: limits, timeouts, auth, headers, one log line per error."""
+
+from __future__ import annotations
+
+import json
+import logging
+import socket
+import time
+
+import pytest
+
+pytest.importorskip("uvicorn")
+pytest.importorskip("sb3_contrib")
+
+from prfaas_gym.export import RouterBundle, export_router_bundle  # noqa: E402
+from prfaas_gym.export.server import Service, ServiceLimits, is_loopback  # noqa: E402
+from prfaas_gym.export.service import MAX_BODY_BYTES, make_app  # noqa: E402
+
+TOKEN = "s3cret-token-0123456789"
+
+
+@pytest.fixture(scope="module")
+def bundle(tmp_path_factory):
+    return RouterBundle.load(export_router_bundle("trained:routing-bursty", tmp_path_factory.mktemp("b") / "b"))
+
+
+def _raw(port: int, data: bytes, timeout: float = 5.0) -> bytes:
+    """Send raw bytes, read the whole answer (the server closes or we time out)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+        s.sendall(data)
+        chunks = []
+        try:
+            while True:
+                c = s.recv(65536)
+                if not c:
+                    break
+                chunks.append(c)
+                if b"\r\n\r\n" in b"".join(chunks):
+                    head, _, body = b"".join(chunks).partition(b"\r\n\r\n")
+                    n = [int(l.split(b":")[1]) for l in head.split(b"\r\n") if l.lower().startswith(b"content-length")]
+                    if n and len(body) >= n[0]:
+                        break
+        except socket.timeout:
+            pass
+    return b"".join(chunks)
+
+
+def _post(port: int, body: bytes, headers: str = "") -> tuple[int, bytes, dict]:
+    req = (f"POST /route HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n{headers}"
+           f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n").encode() + body
+    resp = _raw(port, req)
+    head, _, payload = resp.partition(b"\r\n\r\n")
+    lines = head.decode().split("\r\n")
+    hdrs = {k.lower(): v.strip() for k, v in (l.split(":", 1) for l in lines[1:])}
+    return int(lines[0].split()[1]), payload, hdrs
+
+
+@pytest.fixture()
+def service(bundle, caplog):
+    log = logging.getLogger("prfaas_gym.serve.test")
+    limits = ServiceLimits(read_timeout_s=0.5, idle_timeout_s=1.0, max_connections=64)
+    with Service(make_app(bundle, log=log), port=0, limits=limits) as svc:
+        yield svc
+
+
+def test_bodies_that_used_to_get_no_answer(service, bundle, caplog):
+    caplog.set_level(logging.WARNING, logger="prfaas_gym.serve.test")
+    ok = json.dumps(bundle.manifest["example_route_body"]).encode()
+    status, _, hdrs = _post(service.port, ok)
+    assert status == 200
+    assert hdrs["server"] == "prfaas-router" and "python" not in json.dumps(hdrs).lower()
+    deep = b"[" * 100_000 + b"]" * 100_000
+    huge_int = b'{"snapshot": {}, "request": {"input_tokens": ' + b"9" * 5000 + b"}}"
+    for body, code, needle in ((deep, 413, b"bytes"), (b"[" * 5000 + b"]" * 5000, 400, b"nested"),
+                               (huge_int, 400, b"body"), (b"x" * (MAX_BODY_BYTES + 1), 413, b"bytes"),
+                               (b"\xff\xfe", 400, b"body")):
+        status, payload, _ = _post(service.port, body)
+        assert status == code and needle in payload, (status, payload[:200])
+    lines = [r for r in caplog.records if r.name == "prfaas_gym.serve.test"]
+    assert len(lines) == 5 and all("\n" not in r.getMessage() for r in lines)
+
+
+def test_impossible_requests_refused(service, bundle):
+    for field, value, needle in (("cached_tokens", [10**6, 0], b"exceed"), ("input_tokens", 1e300, b"input_tokens"),
+                                 ("home_cluster", "prfaas", b"no decode")):
+        body = json.loads(json.dumps(bundle.manifest["example_route_body"]))
+        body["request"][field] = value
+        status, payload, _ = _post(service.port, json.dumps(body).encode())
+        assert status == 400 and needle in payload, payload
+
+
+def test_silent_and_slow_clients_are_dropped(service):
+    silent = socket.create_connection(("127.0.0.1", service.port))
+    slow = socket.create_connection(("127.0.0.1", service.port))
+    slow.sendall(b"POST /route HTTP/1.1\r\nHost: x\r\n")
+    t0 = time.monotonic()
+    for s in (silent, slow):
+        s.settimeout(5)
+        assert s.recv(100) == b""  # closed by the server, no answer owed
+        s.close()
+    assert time.monotonic() - t0 < 3
+
+
+def test_connection_cap(service):
+    held = [socket.create_connection(("127.0.0.1", service.port)) for _ in range(64)]
+    time.sleep(0.1)
+    extra = socket.create_connection(("127.0.0.1", service.port))
+    extra.settimeout(2)
+    try:
+        assert extra.recv(10) == b""
+    except ConnectionResetError:
+        pass
+    for s in held + [extra]:
+        s.close()
+
+
+def test_bearer_token(bundle):
+    body = json.dumps(bundle.manifest["example_route_body"]).encode()
+    with Service(make_app(bundle, token=TOKEN), port=0) as svc:
+        assert _post(svc.port, body)[0] == 401
+        assert _post(svc.port, body, "Authorization: Bearer wrong\r\n")[0] == 401
+        assert _post(svc.port, body, f"Authorization: Bearer {TOKEN}\r\n")[0] == 200
+        assert b"200" in _raw(svc.port, b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")[:20]
+
+
+def test_loopback_detection():
+    assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("localhost")
+    assert not is_loopback("0.0.0.0") and not is_loopback("10.1.2.3")
+
+
+def test_cli_warns_on_non_loopback_bind_and_refuses_bad_limits(tmp_path, bundle, capsys):
+    import subprocess
+    import sys
+
+    from prfaas_gym.cli import main
+
+    out = export_router_bundle("trained:routing-paper", tmp_path / "b")
+    assert main(["serve", str(out), "--read-timeout-s", "0"]) == 2
+    assert "read_timeout_s" in capsys.readouterr().err
+    bad = tmp_path / "tok"
+    bad.write_text("short")
+    assert main(["serve", str(out), "--token-file", str(bad)]) == 2
+    assert "token" in capsys.readouterr().err
+    proc = subprocess.Popen([sys.executable, "-m", "prfaas_gym.cli", "serve", str(out), "--host", "0.0.0.0",
+                             "--port", "0"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        first = proc.stdout.readline()
+        assert "routing with" in first
+        port = int(first.split("http://0.0.0.0:")[1].split("/")[0])
+        for _ in range(100):  # up: it answers on loopback too
+            try:
+                if b" 200 " in _raw(port, b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")[:20]:
+                    break
+            except OSError:
+                time.sleep(0.05)
+    finally:
+        proc.terminate()
+        _, err = proc.communicate(timeout=20)
+    assert "reachable from other machines" in err and "Traceback" not in err
+    assert proc.returncode in (0, -15)  # uvicorn shuts down gracefully, then re-raises SIGTERM
