@@ -30,7 +30,11 @@ SUMMARY_KEYS = (
     "egress_utilisation", "prefix_hit_fraction", "offload_fraction", "prefill_utilisation",
     "decode_batch_utilisation",
     "gpu_hours", "cost_usd", "goodput_per_dollar", "sim_time_s",
+    "rejected_policy", "rejected_no_prefill_capacity", "rejected_queue_full", "rejected_too_long",
+    "rejected_fault", "rejected_other", "retries", "fault_affected",
 )
+REJECT_REASONS = ("policy", "no_prefill_capacity", "queue_full", "too_long", "fault")
+"""Reasons the simulator rejects for; ``rejected_<reason>`` counts each, ``rejected_other`` the rest."""
 
 
 def _pct(x: np.ndarray, q: float) -> float:
@@ -59,6 +63,7 @@ def request_arrays(requests: Iterable["Request"]) -> dict[str, np.ndarray]:
         "kv_bytes": np.array([r.kv_bytes for r in reqs], dtype=float),
         "rejected": np.array([r.rejected for r in reqs], dtype=bool),
         "retries": np.array([r.retries for r in reqs], dtype=np.int64),
+        "fault_affected": np.array([r.fault_affected for r in reqs], dtype=bool),
     }
     cols["prefill_cluster"] = np.array([r.prefill_cluster for r in reqs], dtype=object)
     cols["decode_cluster"] = np.array([r.decode_cluster for r in reqs], dtype=object)
@@ -161,7 +166,22 @@ def summarize(sim: "Simulator") -> dict:
         "cost_usd": cost,
         "goodput_per_dollar": float(n_good / cost) if cost > 0 else math.nan,
         "sim_time_s": sim_time,
+        **fault_accounting(reqs),
     }
+
+
+def fault_accounting(reqs: Iterable["Request"]) -> dict[str, int]:
+    """Rejections by reason, re-routing retries, and requests a fault re-routed at least once."""
+    out = {f"rejected_{r}": 0 for r in REJECT_REASONS}
+    out["rejected_other"] = 0
+    retries = affected = 0
+    for r in reqs:
+        if r.rejected:
+            key = f"rejected_{r.reject_reason}"
+            out[key if key in out else "rejected_other"] += 1
+        retries += r.retries
+        affected += r.fault_affected
+    return {**out, "retries": retries, "fault_affected": affected}
 
 
 def gauge_arrays(sim: "Simulator") -> dict[str, np.ndarray]:

@@ -192,7 +192,7 @@ def parse_scenario(raw: dict[str, Any], source: str = "<scenario>") -> Scenario:
     slo = _Fields(raw.get("slo", {}), "slo", source, {"ttft_s", "tpot_s"})
     run = _Fields(raw.get("run", {}), "run", source, {"requests", "duration_s"})
     roles = _Fields(raw.get("roles", {}), "roles", source, {"switch_delay_s"})
-    network = _Fields(raw.get("network", {}), "network", source, {"intra_dc_latency_us"})
+    network = _Fields(raw.get("network", {}), "network", source, {"intra_dc_latency_us", "transfer_timeout_s"})
 
     clusters_raw = raw.get("clusters")
     if not isinstance(clusters_raw, list) or not clusters_raw:
@@ -253,6 +253,7 @@ def parse_scenario(raw: dict[str, Any], source: str = "<scenario>") -> Scenario:
         tpot_slo_s=slo.number("tpot_s", 0.05, positive=True),
         switch_delay_s=roles.number("switch_delay_s", 30.0, minimum=0),
         intra_dc_latency_s=network.number("intra_dc_latency_us", 20.0, minimum=0) * 1e-6,
+        transfer_timeout_s=network.number("transfer_timeout_s", 5.0, positive=True),
         router=dict(raw.get("router", {}) or {}),
         provisioner=dict(raw.get("provisioner", {}) or {}),
         faults=faults,

@@ -105,6 +105,7 @@ class Scenario:
     tpot_slo_s: float
     switch_delay_s: float
     intra_dc_latency_s: float
+    transfer_timeout_s: float = 5.0  # a transfer on a failed link is abandoned after this
     router: dict[str, Any] = field(default_factory=dict)
     provisioner: dict[str, Any] = field(default_factory=dict)
     faults: tuple[FaultSpec, ...] = ()

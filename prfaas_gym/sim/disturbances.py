@@ -36,21 +36,33 @@ class _LinkFluctuation:
 
 
 class _Fault:
-    """One scheduled failure (and recovery) of an instance or a link."""
+    """One scheduled failure (and recovery) of an instance or a link.
 
-    def __init__(self, sim: "Simulator", spec: "FaultSpec") -> None:
-        self.sim, self.spec = sim, spec
+    Overlapping faults compose: ``active`` (shared by all faults of a run) counts the faults
+    covering each target, and a target fails when the first one starts and comes back only
+    when the last one ends (an instance or link is up when no fault covers it).
+    """
+
+    def __init__(self, sim: "Simulator", spec: "FaultSpec", active: dict[tuple, int]) -> None:
+        self.sim, self.spec, self.active = sim, spec, active
+        self.key = ("link", spec.link) if spec.link is not None else ("instance", spec.cluster, spec.instance)
 
     def start(self, event) -> None:
-        self._apply(failed=True)
+        n = self.active.get(self.key, 0)
+        self.active[self.key] = n + 1
+        if n == 0:
+            self._apply(failed=True)
 
     def end(self, event) -> None:
-        self._apply(failed=False)
+        n = self.active[self.key] - 1
+        self.active[self.key] = n
+        if n == 0:
+            self._apply(failed=False)
 
     def _apply(self, failed: bool) -> None:
         sim, spec = self.sim, self.spec
         if spec.link is not None:
-            next(l for l in sim.links if l.name == spec.link).set_up(not failed)
+            sim.set_link_up(next(l for l in sim.links if l.name == spec.link), not failed)
         elif failed:
             sim.fail_instance(sim.cluster_by_name[spec.cluster], spec.instance)
         else:
@@ -65,8 +77,9 @@ def schedule_disturbances(sim: "Simulator") -> None:
             schedule_at(env, t_s, PRIO_ENVIRONMENT, _set_available, (link, bytes_s))
         if spec.fluctuation is not None:
             schedule(env, 0.0, PRIO_ENVIRONMENT, _LinkFluctuation(sim, link, spec.fluctuation, k).tick)
+    active: dict[tuple, int] = {}
     for fault_spec in sim.scenario.faults:
-        fault = _Fault(sim, fault_spec)
+        fault = _Fault(sim, fault_spec, active)
         schedule(env, fault_spec.at_s, PRIO_ENVIRONMENT, fault.start)
         if fault_spec.duration_s is not None:
             schedule(env, fault_spec.at_s + fault_spec.duration_s, PRIO_ENVIRONMENT, fault.end)

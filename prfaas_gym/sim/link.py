@@ -59,6 +59,7 @@ class Link:
         self.rtt_s = rtt_s
         self.flow_cap_bytes_s = flow_cap_bytes_s
         self.up = True
+        self.down_epoch = 0  # counts failures (a recovery timer checks it is still the same one)
         self._on_done = on_done
         self._heap: list[tuple[float, int, object]] = []  # (service level at finish, seq, token)
         self._seq = 0
@@ -123,6 +124,14 @@ class Link:
         self._advance()
         self.up = up
         self._reschedule()
+
+    def abort_flows(self) -> list[object]:
+        """Drop every flow now (their bytes never arrive); returns their tokens."""
+        self._advance()
+        tokens = [t for _, _, t in self._heap]
+        self._heap.clear()
+        self._reschedule()
+        return tokens
 
     def _advance(self) -> None:
         now = self.env.now

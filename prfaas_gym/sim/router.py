@@ -67,6 +67,11 @@ class ThresholdRouter:
     paper's bandwidth-scarce rule): if ``input - cached_in_pd <= t`` the local PD prefill
     instances serve it, otherwise the PrfaaS cluster (linked to the home cluster) with the
     longest cached prefix (ties: the first) does. Without one every request stays local.
+
+    It is also the simulator's fallback, so it checks capacity: a PrfaaS cluster with no
+    prefill instance up, or whose link to the home cluster is down, is not chosen; when none
+    is left (or the home cluster has no prefill capacity either way) the request goes where
+    prefill capacity remains, so losing PrfaaS means local prefill, not rejection.
     """
 
     name = "prfaas-threshold"
@@ -82,7 +87,19 @@ class ThresholdRouter:
         if not prfaas:
             return RouteDecision(prefill_cluster=home)
         local_len = req.input_tokens - view.cached_tokens(home, req)
-        if local_len <= self.threshold_tokens and view.clusters[home].has_prefill_capacity:
+        local_ok = view.clusters[home].has_prefill_capacity
+        if local_len <= self.threshold_tokens and local_ok:
             return RouteDecision(prefill_cluster=home)
         best = max(prfaas, key=lambda c: (view.cached_tokens(c, req), -c))
-        return RouteDecision(prefill_cluster=best)
+        if _can_prefill(view, best, home):
+            return RouteDecision(prefill_cluster=best)
+        usable = [c for c in prfaas if _can_prefill(view, c, home)]  # faults: only then
+        if usable:
+            return RouteDecision(prefill_cluster=max(usable, key=lambda c: (view.cached_tokens(c, req), -c)))
+        return RouteDecision(prefill_cluster=home)
+
+
+def _can_prefill(view: "Simulator", cluster: int, home: int) -> bool:
+    """``cluster`` has a prefill instance up and its KV can reach ``home`` now."""
+    link_up = getattr(view, "link_up", None)
+    return view.clusters[cluster].has_prefill_capacity and (link_up is None or link_up(cluster, home))

@@ -20,7 +20,7 @@ from prfaas_gym.sim.cluster import PD, Cluster
 from prfaas_gym.sim.disturbances import schedule_disturbances
 from prfaas_gym.sim.job import Job
 from prfaas_gym.sim.kernel import (
-    PRIO_ARRIVAL, PRIO_COMPLETION, PRIO_CONTROL, SimEnvironment, schedule, schedule_at,
+    PRIO_ARRIVAL, PRIO_COMPLETION, PRIO_CONTROL, PRIO_ENVIRONMENT, SimEnvironment, schedule, schedule_at,
 )
 from prfaas_gym.sim.link import Link, per_flow_cap_bytes_s
 from prfaas_gym.sim.router import Provisioner, RouteDecision, Router, ThresholdRouter
@@ -625,6 +625,7 @@ class Simulator:
         req = job.req
         job.epoch += 1
         req.retries += 1
+        req.fault_affected = True
         self._release_pending(job)
         if req.retries > MAX_RETRIES:
             self._reject(req, "fault")
@@ -637,6 +638,31 @@ class Simulator:
         for job in self.clusters[cluster].fail_instance(index):
             self._reroute(job)
         self._log_prefill_counts()
+
+    def link_up(self, a: int, b: int) -> bool:
+        """Whether KV can move between clusters ``a`` and ``b`` now (connected, link not failed)."""
+        link = self._pair_link[a][b]
+        return self._conn[a][b] and (link is None or link.up)
+
+    def set_link_up(self, link: Link, up: bool) -> None:
+        """Fail or recover ``link``. While it is down its flows stall; every
+        ``scenario.transfer_timeout_s`` the transfers still on it are abandoned and their
+        requests prefilled again elsewhere (vLLM's ``kv_load_failure_policy="recompute"``)."""
+        link.set_up(up)
+        if not up:
+            link.down_epoch += 1
+            schedule(self.env, self.scenario.transfer_timeout_s, PRIO_ENVIRONMENT, self._on_link_timeout,
+                     (link, link.down_epoch))
+
+    def _on_link_timeout(self, event) -> None:
+        link, epoch = event._value
+        if link.up or link.down_epoch != epoch or self.done:
+            return
+        for kind, job, job_epoch in link.abort_flows():
+            if job_epoch == job.epoch:
+                self._reroute(job)
+        # flows started on the dead link since then go at the next check
+        schedule(self.env, self.scenario.transfer_timeout_s, PRIO_ENVIRONMENT, self._on_link_timeout, event._value)
 
     def recover_instance(self, cluster: int, index: int) -> None:
         """Recover a failed instance."""

@@ -48,6 +48,7 @@ class Request:
     rejected: bool = False
     reject_reason: str = ""
     retries: int = 0
+    fault_affected: bool = False  # a fault re-routed it at least once (instance or link)
     kv_bytes: float = 0.0
     extra: dict = field(default_factory=dict)
 
