@@ -54,19 +54,15 @@ def simulate_scenario(scenario: str | Path | Scenario, *, build_only: bool = Fal
 
 def write_records(requests: Sequence[Request], path: Path) -> None:
     """Write per-request records to ``.csv`` or ``.parquet`` (written whole, or not at all)."""
-    import os
-    import tempfile
-
+    from prfaas_gym.atomic import check_destination, write_file_atomic
     from prfaas_gym.metrics import request_arrays
 
+    path = Path(path)
+    check_destination(path, (".csv", ".parquet"), "records file")
     cols = request_arrays(requests)
     suffix = path.suffix.lower()
-    if suffix not in (".csv", ".parquet"):
-        raise ValueError(f"{path}: records file must end in .csv or .parquet")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=suffix)
-    os.close(fd)
-    try:
+
+    def write(tmp: str) -> None:
         if suffix == ".csv":
             import csv
 
@@ -83,7 +79,5 @@ def write_records(requests: Sequence[Request], path: Path) -> None:
             except ImportError:
                 raise ValueError(f"{path}: Parquet needs pyarrow (pip install 'prfaas-gym[parquet]')") from None
             pq.write_table(pa.table({k: v.tolist() for k, v in cols.items()}), tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+
+    write_file_atomic(path, write, suffix)

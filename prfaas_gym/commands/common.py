@@ -54,6 +54,14 @@ def check_run_args(args: Any) -> None:
     """Refuse non-positive ``--seeds``, ``--requests`` and ``--rate`` (those the command has)."""
     if args.seeds < 1:
         raise ValueError("--seeds: must be >= 1")
+    if getattr(args, "seed_offset", 0) < 0:
+        raise ValueError(f"--seed-offset: must be >= 0, got {args.seed_offset}")
+    if getattr(args, "out", None):
+        from pathlib import Path
+
+        from prfaas_gym.atomic import check_destination
+
+        check_destination(Path(args.out), None, "--out")
     if getattr(args, "requests", None) is not None and args.requests < 1:
         raise ValueError("--requests: must be >= 1")
     if getattr(args, "rate", None) is not None and not args.rate > 0:

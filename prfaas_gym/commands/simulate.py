@@ -39,14 +39,14 @@ def add_simulate_parser(sub) -> argparse.ArgumentParser:
 
 def parse_overrides(items: list[str]) -> dict:
     """``KEY=VALUE`` strings to a dict, values parsed as YAML scalars."""
-    import yaml
+    from prfaas_gym.safe_yaml import load_yaml
 
     out = {}
     for item in items:
         if "=" not in item:
             raise ValueError(f"--set {item!r}: expected KEY=VALUE")
         key, value = item.split("=", 1)
-        out[key.strip()] = yaml.safe_load(value)
+        out[key.strip()] = load_yaml(value, f"--set {key.strip()}")
     return out
 
 
@@ -59,6 +59,12 @@ def run_simulate(args: argparse.Namespace) -> int:
         raise ValueError("--requests: must be >= 1")
     if args.rate is not None and not args.rate > 0:
         raise ValueError("--rate: must be > 0")
+    if args.seed is not None and args.seed < 0:
+        raise ValueError(f"--seed: must be >= 0, got {args.seed}")
+    if args.records:
+        from prfaas_gym.atomic import check_destination
+
+        check_destination(Path(args.records), (".csv", ".parquet"), "--records")
     scenario = load_scenario(args.scenario, parse_overrides(args.set))
     data_dir = resolve_data_dir(args.data_dir)
     if args.plan:

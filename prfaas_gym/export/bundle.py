@@ -21,15 +21,13 @@ an export routes exactly like the policy it came from.
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from prfaas_gym.atomic import write_dir_atomic
 from prfaas_gym.env.actions import pull_slot_refs, request_mask
 from prfaas_gym.env.observation import encode_routing_obs, routing_feature_names
 from prfaas_gym.env.snapshot import (
@@ -112,10 +110,11 @@ class RouterBundle:
             manifest = json.loads(man_path.read_text())
         except json.JSONDecodeError as exc:
             raise ValueError(f"{man_path}: line {exc.lineno}: {exc.msg}") from None
-        with np.load(w_path) as z:
-            n = len(z.files) // 2
-            weights = [(z[f"W{i}"], z[f"b{i}"]) for i in range(n)]
-        return cls(manifest, weights, source=str(d))
+        weights = _read_weights(w_path)
+        try:
+            return cls(manifest, weights, source=str(d))
+        except (KeyError, TypeError, IndexError) as exc:
+            raise ValueError(f"{man_path}: malformed manifest ({type(exc).__name__}: {exc})") from None
 
     # ------------------------------------------------------------------ inference
     def logits(self, obs: np.ndarray) -> np.ndarray:
@@ -166,6 +165,24 @@ class RouterBundle:
         for name, (seq, n) in expect.items():
             if len(seq) != n:
                 raise ValueError(f"{name}: expected {n} values for this bundle, got {len(seq)}")
+
+
+def _read_weights(path: Path) -> list[tuple[np.ndarray, np.ndarray]]:
+    """``W0, b0, W1, b1, ...`` from ``weights.npz`` (plain arrays only: never unpickles)."""
+    import zipfile
+
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            n = len(z.files) // 2
+            if n == 0 or sorted(z.files) != sorted(f"{k}{i}" for i in range(n) for k in "Wb"):
+                raise ValueError(f"{path}: expected arrays W0, b0, W1, b1, ... (found {sorted(z.files)[:6]})")
+            return [(z[f"W{i}"], z[f"b{i}"]) for i in range(n)]
+    except (OSError, EOFError, zipfile.BadZipFile) as exc:
+        raise ValueError(f"{path}: not a readable .npz of weight arrays ({str(exc).splitlines()[0][:60]})") from None
+    except ValueError as exc:
+        if str(exc).startswith(str(path)):
+            raise
+        raise ValueError(f"{path}: not plain weight arrays (object arrays are refused)") from None
 
 
 def _masked_argmax(logits: np.ndarray, mask: np.ndarray | None) -> int:
@@ -255,20 +272,12 @@ def export_router_bundle(policy: str, out_dir: str | Path, scenario: Any = None,
         "activation": activation,
         "source": {k: meta.get(k) for k in ("env_id", "env_kwargs", "algo", "documented_command", "git_commit")},
     }
-    out = Path(out_dir)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}-"))
-    try:
+    def fill(tmp: Path) -> None:
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1))
         np.savez(tmp / WEIGHTS, **{f"{k}{i}": a for i, (w, b) in enumerate(weights) for k, a in (("W", w), ("b", b))})
         RouterBundle.load(tmp)  # refuse to publish a bundle that does not load
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return out
+
+    return write_dir_atomic(Path(out_dir), fill)
 
 
 def _example_body(sim: "Simulator", slots: tuple[Slot, ...]) -> dict[str, Any]:

@@ -10,7 +10,8 @@ registered name, a mapping ``{"name": ..., **params}``, a Router object, or a le
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from contextlib import contextmanager
+from typing import Any, Iterator, Mapping
 
 from prfaas_gym.policies.base import PolicyBase
 from prfaas_gym.policies.registry import PROVISIONERS, ROUTERS
@@ -59,6 +60,25 @@ def make_router(spec: Any, scenario: Any, *, seed: int = 0, trust_pickle: bool =
     """
     if spec is not None and hasattr(spec, "route"):
         return spec
+    if spec is None:  # the scenario's own router: errors name its file and field
+        with _naming_scenario(scenario, "router"):
+            return _make_router(None, scenario, seed=seed, trust_pickle=False)
+    return _make_router(spec, scenario, seed=seed, trust_pickle=trust_pickle)
+
+
+@contextmanager
+def _naming_scenario(scenario: Any, field: str) -> Iterator[None]:
+    """Prefix a ``ValueError`` with the scenario file and ``field`` (it came from the file)."""
+    try:
+        yield
+    except ValueError as exc:
+        source = getattr(scenario, "source", None)
+        if not source or str(exc).startswith(str(source)):
+            raise
+        raise type(exc)(f"{source}: {field}: {exc}") from None
+
+
+def _make_router(spec: Any, scenario: Any, *, seed: int, trust_pickle: bool) -> Any:
     from_scenario = spec is None
     name, params = parse_spec(spec, getattr(scenario, "router", None), "router")
     if name is None:
@@ -88,6 +108,13 @@ def make_provisioner(spec: Any, scenario: Any) -> Any:
     """
     if spec is not None and hasattr(spec, "provision"):
         return spec
+    if spec is None:
+        with _naming_scenario(scenario, "provisioner"):
+            return _make_provisioner(None, scenario)
+    return _make_provisioner(spec, scenario)
+
+
+def _make_provisioner(spec: Any, scenario: Any) -> Any:
     name, params = parse_spec(spec, getattr(scenario, "provisioner", None), "provisioner")
     if name is None:
         return None

@@ -71,13 +71,17 @@ def _rates(arg: str) -> list[float]:
 def _write_csv(rows: list[dict], path: str) -> None:
     if not rows:
         return
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
+    from prfaas_gym.atomic import write_file_atomic
+
     names = list(rows[0])
-    with open(out, "w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=names)
-        w.writeheader()
-        w.writerows(rows)
+
+    def write(tmp: str) -> None:
+        with open(tmp, "w", newline="") as fh:
+            w = csv.DictWriter(fh, fieldnames=names)
+            w.writeheader()
+            w.writerows(rows)
+
+    write_file_atomic(Path(path), write, ".csv")
 
 
 def _ci(d: dict) -> str:

@@ -15,11 +15,14 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, Mapping
 
-import yaml
 
 from prfaas_gym.profiles import LinkProfile, ProfileError, get_hardware, get_model
+from prfaas_gym.safe_yaml import MAX_YAML_BYTES, YamlInputError, load_yaml
 from prfaas_gym.scenario.errors import ScenarioError
 from prfaas_gym.scenario.spec import ClusterSpec, FaultSpec, FluctuationSpec, LinkSpec, Scenario
+from prfaas_gym.workload.errors import MAX_REQUESTS
+
+MAX_INSTANCES = 100_000  # instances over all clusters (the 10k-GPU scenario has 1,250)
 
 DEFAULT_SCENARIO = "paper/prfaas_pd"
 GBPS = 1e9 / 8  # bytes/s in one decimal gigabit/s
@@ -62,8 +65,13 @@ def list_builtin_scenarios() -> list[str]:
 def _read_source(name_or_path: str | Path) -> tuple[str, str]:
     """Return (text, source label) for a path or a built-in name."""
     p = Path(name_or_path)
+    if p.is_dir():
+        raise ScenarioError(f"{p}: is a directory, not a scenario file")
     if p.suffix in (".yaml", ".yml") and p.exists():
-        return p.read_text(), str(p)
+        try:
+            return _decode(p.read_bytes(), str(p)), str(p)
+        except OSError as exc:
+            raise ScenarioError(f"{p}: cannot read ({exc.strerror or exc})") from None
     name = str(name_or_path).removesuffix(".yaml").removeprefix("envs/")
     candidate = _repo_envs_dir() / f"{name}.yaml"
     if candidate.is_file():
@@ -87,18 +95,24 @@ def load_scenario(
     ``clusters[1].prefill_instances``) to values applied before validation."""
     text, source = _read_source(name_or_path)
     try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = f":{mark.line + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ScenarioError(f"{source}{line}: invalid YAML: {problem}") from None
+        raw = load_yaml(text, source)  # size, depth, alias-expansion and duplicate-key limits
+    except YamlInputError as exc:
+        raise ScenarioError(str(exc)) from None
     if not isinstance(raw, dict):
         raise ScenarioError(f"{source}: a scenario must be a mapping of keys")
     raw = copy.deepcopy(raw)
     for key, value in (overrides or {}).items():
         _set_dotted(raw, key, value, source)
     return parse_scenario(raw, source)
+
+
+def _decode(data: bytes, source: str) -> str:
+    if len(data) > MAX_YAML_BYTES:
+        raise ScenarioError(f"{source}: {len(data):,} bytes exceeds the limit {MAX_YAML_BYTES:,}")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ScenarioError(f"{source}: not UTF-8 text (byte {exc.start})") from None
 
 
 def _set_dotted(raw: dict, key: str, value: Any, source: str) -> None:
@@ -108,7 +122,9 @@ def _set_dotted(raw: dict, key: str, value: Any, source: str) -> None:
             head, rest = piece.split("[", 1)
             if head:
                 parts.append(head)
-            idx, piece = rest.split("]", 1)
+            idx, sep, piece = rest.partition("]")
+            if not sep or not idx.strip().isdigit():
+                raise ScenarioError(f"{source}: override {key!r}: expected NAME[INDEX] with an integer index")
             parts.append(int(idx))
         if piece:
             parts.append(piece)
@@ -153,8 +169,8 @@ class _Fields:
                 self.fail(key, "required")
             return float(default)
         v = self.data[key]
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or math.isnan(v):
-            self.fail(key, f"expected a number, got {v!r}")
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+            self.fail(key, f"expected a finite number, got {v!r}")
         if positive and not v > 0:
             self.fail(key, f"must be positive, got {v}")
         if minimum is not None and v < minimum:
@@ -198,6 +214,8 @@ def parse_scenario(raw: dict[str, Any], source: str = "<scenario>") -> Scenario:
     if not isinstance(clusters_raw, list) or not clusters_raw:
         top.fail("clusters", "a non-empty list of clusters is required")
     clusters = tuple(_parse_cluster(c, i, source, model) for i, c in enumerate(clusters_raw))
+    if sum(c.instances for c in clusters) > MAX_INSTANCES:
+        top.fail("clusters", f"{sum(c.instances for c in clusters):,} instances in all exceed the limit {MAX_INSTANCES:,}")
     names = [c.name for c in clusters]
     for i, n in enumerate(names):
         if names.index(n) != i:
@@ -235,6 +253,8 @@ def parse_scenario(raw: dict[str, Any], source: str = "<scenario>") -> Scenario:
     requests = run.get("requests")
     if requests is not None:
         requests = run.integer("requests", minimum=1)
+        if requests > MAX_REQUESTS:
+            run.fail("requests", f"{requests:,} exceeds the limit {MAX_REQUESTS:,}")
     duration = run.get("duration_s")
     if duration is not None:
         duration = run.number("duration_s", positive=True)
@@ -290,6 +310,8 @@ def _parse_cluster(raw: Any, i: int, source: str, model) -> ClusterSpec:
         f.fail("hardware", str(exc))
     gpus = f.integer("gpus_per_instance", 8, minimum=1)
     instances = f.integer("instances", required=True, minimum=1)
+    if instances > MAX_INSTANCES:
+        f.fail("instances", f"{instances:,} exceeds the limit {MAX_INSTANCES:,} per scenario")
     if kind == "pd":
         if "prefill_instances" not in raw:
             f.fail("prefill_instances", "required for a 'pd' cluster")
@@ -309,6 +331,10 @@ def _parse_cluster(raw: Any, i: int, source: str, model) -> ClusterSpec:
     step_time = raw.get("step_time", {"backend": "roofline"})
     if not isinstance(step_time, dict):
         f.fail("step_time", "expected a mapping such as {backend: roofline}")
+    from prfaas_gym.perf import BACKENDS
+
+    if step_time.get("backend", "roofline") not in BACKENDS:
+        f.fail("step_time", f"unknown backend {step_time.get('backend')!r} (known: {', '.join(BACKENDS)})")
     reserve = decode.number("kv_reserve_fraction", 0.1, minimum=0)
     if reserve >= 1:
         decode.fail("kv_reserve_fraction", f"must be < 1, got {reserve}")

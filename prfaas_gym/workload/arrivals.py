@@ -25,6 +25,7 @@ from typing import Protocol
 
 import numpy as np
 
+from prfaas_gym.workload.errors import MAX_REQUESTS, WorkloadError
 from prfaas_gym.workload.spec import Fields
 
 PROCESSES = ("poisson", "gamma", "bursty", "diurnal", "uniform")
@@ -76,6 +77,9 @@ def _run(chunker: _Chunker, rate: float, n: int | None, duration_s: float | None
             assert duration_s is not None
             expected = rate * max(duration_s - chunker.t, 0.0)
             size = int(expected + 4.0 * math.sqrt(expected) + 64)
+        if total + size > 2 * MAX_REQUESTS:  # checked before allocating the chunk
+            raise WorkloadError(f"workload.duration_s: {duration_s} s gives more than {MAX_REQUESTS:,} "
+                                "arrivals (the limit); shorten it or set a request count")
         times = chunker(size)
         parts.append(times)
         total += times.size
@@ -88,6 +92,9 @@ def _run(chunker: _Chunker, rate: float, n: int | None, duration_s: float | None
         out = out[:n]
     if duration_s is not None:
         out = out[out < duration_s]
+    if out.size > MAX_REQUESTS:
+        raise WorkloadError(f"workload.duration_s: {duration_s} s gives {out.size:,} arrivals, over the limit "
+                            f"{MAX_REQUESTS:,}; shorten it or set a request count")
     return out
 
 

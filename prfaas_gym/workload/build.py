@@ -16,7 +16,7 @@ import numpy as np
 from prfaas_gym.workload import replay
 from prfaas_gym.workload.arrivals import draw_arrivals
 from prfaas_gym.workload.columns import Columns
-from prfaas_gym.workload.errors import WorkloadError
+from prfaas_gym.workload.errors import MAX_REQUESTS, WorkloadError
 from prfaas_gym.workload.lengths import draw_lengths
 from prfaas_gym.workload.request import Request
 from prfaas_gym.workload.sessions import PrefixSpec, build_sessions
@@ -190,10 +190,14 @@ def _as_path(data_dir: Path | str | None) -> Path | None:
 
 def _override_int(f: Fields, key: str, value: int | None, arg: str) -> int | None:
     spec_value = f.integer(key, None, min=1)
+    if spec_value is not None and spec_value > MAX_REQUESTS:
+        raise f.error(key, f"{spec_value:,} requests exceeds the limit {MAX_REQUESTS:,}")
     if value is None:
         return spec_value
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
         raise WorkloadError(f"{arg}: expected an integer >= 1, got {value!r}")
+    if value > MAX_REQUESTS:
+        raise WorkloadError(f"{arg}: {int(value):,} requests exceeds the limit {MAX_REQUESTS:,}")
     return int(value)
 
 

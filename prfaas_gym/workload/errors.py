@@ -9,3 +9,7 @@ class WorkloadError(ValueError):
     The message always starts with where the problem is: ``path:line: ...`` for trace files,
     ``workload.field: ...`` (optionally prefixed by the scenario source) for spec fields.
     """
+
+
+MAX_REQUESTS = 5_000_000
+"""Requests one run may hold (about 1 KB each in memory): larger counts are refused up front."""

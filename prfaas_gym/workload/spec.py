@@ -99,7 +99,8 @@ class Fields:
             if required:
                 raise self.error(key, "required")
             return default
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
+                or value != int(value):
             raise self.error(key, f"expected an integer, got {_show(value)}")
         value = int(value)
         if min is not None and value < min:

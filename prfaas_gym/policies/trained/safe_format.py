@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -266,15 +264,9 @@ def save_policy_files(policy: Any, algo: str, out_dir: str | Path, n_checks: int
 
 
 def _write_atomic(path: Path, write: Any) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}-")
-    os.close(fd)
-    try:
-        write(tmp)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    from prfaas_gym.atomic import write_file_atomic
+
+    write_file_atomic(path, write)
 
 
 def read_spec(directory: str | Path) -> dict[str, Any]:
