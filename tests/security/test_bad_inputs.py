@@ -140,7 +140,13 @@ def test_sigterm_leaves_no_temp_file(tmp_path):
     proc = subprocess.Popen([sys.executable, "-m", "prfaas_gym.cli", "simulate", "paper/prfaas_pd",
                              "--requests", "200000", "--records", str(out)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
-    time.sleep(3)
+    status = Path(f"/proc/{proc.pid}/status")
+    for _ in range(600):  # until the CLI has installed its SIGTERM handler (Linux: SigCgt bit 15)
+        caught = [l for l in status.read_text().splitlines() if l.startswith("SigCgt:")] if status.exists() else []
+        if caught and int(caught[0].split()[1], 16) & (1 << (signal.SIGTERM - 1)):
+            break
+        time.sleep(0.05)
+    time.sleep(1.0)
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode in (130, 143) and "Traceback" not in err, err

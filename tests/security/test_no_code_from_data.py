@@ -114,7 +114,7 @@ def test_env_kwargs_never_load_a_policy(evil, tmp_path):
 
     d, marker = evil
     scenario = _scenario_naming(tmp_path, d)
-    for env_id in ("prfaas/Routing-v0", "prfaas/Threshold-v0"):
+    for env_id in ("prfaas/Routing-v1", "prfaas/Threshold-v1"):
         env = make_env(env_id, scenario=str(scenario), n_requests=20)
         env.reset(seed=0)
         env.step(env.action_space.sample())
