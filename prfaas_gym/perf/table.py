@@ -19,7 +19,6 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-import yaml
 
 from .base import PerfInputError
 
@@ -32,16 +31,17 @@ def list_tables() -> list[str]:
 
 def load_table(name: str) -> dict[str, Any]:
     """A packaged table by name (or a YAML path) as a mapping."""
+    from prfaas_gym.safe_yaml import YamlInputError, load_yaml, read_yaml_file
+
     if name.endswith((".yaml", ".yml")) or "/" in name:
         try:
-            with open(name) as fh:
-                return yaml.safe_load(fh)
-        except OSError as exc:
-            raise PerfInputError(f"{name}: cannot read: {exc.strerror}") from None
+            return read_yaml_file(name)
+        except YamlInputError as exc:
+            raise PerfInputError(str(exc)) from None
     if name not in list_tables():
         raise PerfInputError(f"step_time.table: unknown table {name!r} (known: {', '.join(list_tables())})")
     text = (importlib.resources.files("prfaas_gym.perf") / "data" / f"{name}.yaml").read_text()
-    return yaml.safe_load(text)
+    return load_yaml(text, f"step_time.table {name}")
 
 
 class TableModel:

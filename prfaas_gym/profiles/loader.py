@@ -13,7 +13,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import yaml
 
 from .errors import ProfileError, UnknownProfileError
 from .hardware import HardwareProfile, StepEfficiency
@@ -55,13 +54,13 @@ def _is_path(name: str) -> bool:
     return name.endswith((".yaml", ".yml")) or "/" in name or "\\" in name
 
 
-def _read_yaml(text: str, source: str) -> dict[str, Any]:
+def _read_yaml(text: str | bytes, source: str) -> dict[str, Any]:
+    from prfaas_gym.safe_yaml import YamlInputError, load_yaml
+
     try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = f":{mark.line + 1}" if mark is not None else ""
-        raise ProfileError(f"{source}{line}: invalid YAML: {getattr(exc, 'problem', exc)}") from None
+        data = load_yaml(text, source)  # size, depth, alias and duplicate-key limits
+    except YamlInputError as exc:
+        raise ProfileError(str(exc)) from None
     if not isinstance(data, dict):
         raise ProfileError(f"{source}: expected a mapping at the top level")
     return data
@@ -228,7 +227,7 @@ def load_hardware_file(path: str | Path) -> HardwareProfile:
     """Load a hardware profile from a YAML file."""
     p = Path(path)
     try:
-        text = p.read_text()
+        text = p.read_bytes()  # decoded (UTF-8, size-checked) by _read_yaml
     except OSError as exc:
         raise ProfileError(f"{p}: cannot read: {exc.strerror}") from None
     return hardware_from_dict(_read_yaml(text, str(p)), str(p))
@@ -238,7 +237,7 @@ def load_model_file(path: str | Path) -> ModelProfile:
     """Load a model profile from a YAML file."""
     p = Path(path)
     try:
-        text = p.read_text()
+        text = p.read_bytes()  # decoded (UTF-8, size-checked) by _read_yaml
     except OSError as exc:
         raise ProfileError(f"{p}: cannot read: {exc.strerror}") from None
     return model_from_dict(_read_yaml(text, str(p)), str(p))

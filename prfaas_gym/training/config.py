@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence, TypeVar
 
-import yaml
 
 S = TypeVar("S", bound="TrainSettings")
 
@@ -202,7 +201,12 @@ def parse_settings(cls: type[S], argv: Sequence[str] | None = None, description:
     args = parser.parse_args(argv)
     settings = cls()
     if args.config is not None:
-        data = yaml.safe_load(args.config.read_text()) or {}
+        from prfaas_gym.safe_yaml import YamlInputError, read_yaml_file
+
+        try:
+            data = read_yaml_file(args.config) or {}
+        except YamlInputError as exc:
+            raise SystemExit(str(exc)) from None
         if not isinstance(data, dict):
             raise SystemExit(f"{args.config}: expected a mapping of settings")
         try:
