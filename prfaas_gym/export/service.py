@@ -23,11 +23,13 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from typing import Any
 
 from prfaas_gym.env.snapshot import ClusterSnapshot, RequestFeatures
 from prfaas_gym.export.bundle import RouterBundle
 
+_PLAIN_NUMBERS = {int, float}
 MAX_BODY_BYTES = 64 * 1024
 MAX_JSON_DEPTH = 8
 MAX_TOKENS = 10_000_000  # far above any model's context window; refuses 1e300-token requests
@@ -43,6 +45,10 @@ def _numbers(value: Any, name: str, n: int, *, allow_null: bool = False) -> list
         raise ValueError(f"{name}: expected a list of {n} numbers")
     if len(value) != n:
         raise ValueError(f"{name}: expected {n} values for this bundle, got {len(value)}")
+    if value and set(map(type, value)) <= _PLAIN_NUMBERS:  # the common case, checked at C speed
+        out = list(map(float, value))
+        if min(out) >= 0.0 and max(out) < math.inf:
+            return out
     out = []
     for i, v in enumerate(value):
         if v is None and allow_null:
@@ -123,6 +129,7 @@ def parse_json_body(data: bytes) -> Any:
     :data:`MAX_JSON_DEPTH` deep, integers of at most 4,300 digits. ``ValueError`` otherwise."""
     if len(data) > MAX_BODY_BYTES:
         raise ValueError(f"body: more than {MAX_BODY_BYTES} bytes")
+    _check_depth(data)
     try:
         doc = json.loads(data)
     except json.JSONDecodeError as exc:
@@ -133,18 +140,24 @@ def parse_json_body(data: bytes) -> Any:
         raise ValueError(f"body: nested deeper than {MAX_JSON_DEPTH} levels") from None
     except ValueError as exc:  # e.g. an integer literal over 4,300 digits
         raise ValueError(f"body: not acceptable JSON ({str(exc).splitlines()[0][:80]})") from None
-    _check_depth(doc)
     return doc
 
 
-def _check_depth(doc: Any) -> None:
-    stack = [(doc, 1)]
-    while stack:
-        v, depth = stack.pop()
-        if isinstance(v, (list, dict)):
+_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
+_NOT_BRACKETS = bytes(c for c in range(256) if c not in b"[]{}")
+
+
+def _check_depth(data: bytes) -> None:
+    """Refuse JSON text nested deeper than :data:`MAX_JSON_DEPTH` (strings removed, then the
+    brackets counted: linear in the body, before the parser recurses)."""
+    depth = 0
+    for c in _JSON_STRING.sub(b"", data).translate(None, _NOT_BRACKETS):
+        if c == 91 or c == 123:  # [ {
+            depth += 1
             if depth > MAX_JSON_DEPTH:
                 raise ValueError(f"body: nested deeper than {MAX_JSON_DEPTH} levels")
-            stack.extend((x, depth + 1) for x in (v.values() if isinstance(v, dict) else v))
+        else:
+            depth -= 1
 
 
 def decide_json(bundle: RouterBundle, body: Any) -> dict[str, Any]:
