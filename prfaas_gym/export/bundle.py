@@ -106,10 +106,18 @@ class RouterBundle:
         man_path, w_path = d / MANIFEST, d / WEIGHTS
         if not man_path.is_file() or not w_path.is_file():
             raise FileNotFoundError(f"{d}: not a router bundle (needs {MANIFEST} and {WEIGHTS})")
+        if man_path.stat().st_size > 16_000_000:
+            raise ValueError(f"{man_path}: larger than 16 MB")
         try:
-            manifest = json.loads(man_path.read_text())
+            manifest = json.loads(man_path.read_bytes().decode("utf-8"))
+        except UnicodeDecodeError:
+            raise ValueError(f"{man_path}: not UTF-8 text") from None
         except json.JSONDecodeError as exc:
             raise ValueError(f"{man_path}: line {exc.lineno}: {exc.msg}") from None
+        except RecursionError:
+            raise ValueError(f"{man_path}: nested too deeply") from None
+        if not isinstance(manifest, dict):
+            raise ValueError(f"{man_path}: expected a JSON object")
         weights = _read_weights(w_path)
         try:
             return cls(manifest, weights, source=str(d))

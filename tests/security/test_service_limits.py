@@ -158,3 +158,19 @@ def test_cli_warns_on_non_loopback_bind_and_refuses_bad_limits(tmp_path, bundle,
         _, err = proc.communicate(timeout=20)
     assert "reachable from other machines" in err and "Traceback" not in err
     assert proc.returncode in (0, 143)  # uvicorn shuts down gracefully, then re-raises SIGTERM
+
+
+def test_reset_clients_leave_no_traceback(service, bundle, caplog):
+    import struct
+
+    caplog.set_level(logging.DEBUG)
+    body = json.dumps(bundle.manifest["example_route_body"]).encode()
+    for partial in (b"POST /route HTTP/1.1\r\nHost: x\r\nContent-Length: 500\r\n\r\n{", b"GET / HT"):
+        for _ in range(20):
+            s = socket.create_connection(("127.0.0.1", service.port))
+            s.sendall(partial)
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # RST on close
+            s.close()
+    assert _post(service.port, body)[0] == 200  # still serving
+    text = "\n".join(r.getMessage() + (r.exc_text or "") for r in caplog.records)
+    assert "Traceback" not in text and len(caplog.records) <= 40
