@@ -46,6 +46,14 @@ def start_server(bundle: Path, read_timeout_s: float) -> tuple[subprocess.Popen,
     return proc, int(m.group(1))
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (Linux ``/proc``), whatever else loads the machine."""
+    import os
+
+    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def request_bytes(body: bytes) -> bytes:
     return (b"POST /route HTTP/1.1\r\nHost: bench\r\nContent-Type: application/json\r\n"
             b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
@@ -143,14 +151,20 @@ def main() -> None:
         req = request_bytes(body)
         proc, port = start_server(bundle, args.read_timeout_s)
         try:
-            rows = [asyncio.run(load(port, req, c, args.seconds)) for c in (1, 8, 64)]
+            rows = []
+            for c in (1, 8, 64):
+                cpu0 = cpu_seconds(proc.pid)
+                row = asyncio.run(load(port, req, c, args.seconds))
+                row["server_cpu_us_per_request"] = (cpu_seconds(proc.pid) - cpu0) / max(row["requests"], 1) * 1e6
+                rows.append(row)
             idle = asyncio.run(idle_attack(port, req, args.idle, min(args.seconds, args.read_timeout_s - 1),
                                            args.read_timeout_s))
         finally:
             proc.terminate()
             _, err = proc.communicate(timeout=20)
     p64 = next(r for r in rows if r["concurrency"] == 64)
-    doc = {"load": rows, "idle": idle, "server_log_lines": len(err.strip().splitlines()),
+    log = [l for l in err.strip().splitlines() if l and not l.startswith("prfaas-gym: terminated")]
+    doc = {"load": rows, "idle": idle, "server_log_lines": len(log),
            "targets": {"p99_ms_at_64": {"target": TARGET_P99_S * 1e3, "measured": p64["p99_ms"],
                                         "met": p64["p99_ms"] < TARGET_P99_S * 1e3},
                        "max_ms_with_idle": {"target": TARGET_IDLE_MAX_S * 1e3, "measured": idle["legit_max_ms"],
@@ -160,16 +174,19 @@ def main() -> None:
     if args.json:
         print(json.dumps(doc, indent=1))
         return
-    print(f"{'conc':>5} {'req':>7} {'dec/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'errors':>6}")
+    print(f"{'conc':>5} {'req':>7} {'dec/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'errors':>6} "
+          f"{'server CPU us/req':>18}")
     for r in rows:
         print(f"{r['concurrency']:>5} {r['requests']:>7} {r['decisions_per_s']:>8.0f} {r['p50_ms']:>8.2f} "
-              f"{r['p99_ms']:>8.2f} {r['max_ms']:>8.2f} {r['errors']:>6}")
+              f"{r['p99_ms']:>8.2f} {r['max_ms']:>8.2f} {r['errors']:>6} {r['server_cpu_us_per_request']:>18.0f}")
     print(f"with {idle['idle_connections']} idle slow connections: {idle['legit_requests']} legit requests, "
           f"p99 {idle['legit_p99_ms']:.2f} ms, max {idle['legit_max_ms']:.2f} ms, errors {idle['legit_errors']}; "
           f"idle connections still open after the read timeout: {idle['idle_still_open_after_timeout']}")
     for k, t in doc["targets"].items():
         print(f"target {k}: {t['measured']:.2f} vs {t['target']} -> {'met' if t.get('met', t['measured'] == 0) else 'MISSED'}")
     print(f"server log lines: {doc['server_log_lines']}")
+    for line in log[:3]:
+        print(f"  {line[:160]}")
 
 
 if __name__ == "__main__":

@@ -147,9 +147,26 @@ _JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
 _NOT_BRACKETS = bytes(c for c in range(256) if c not in b"[]{}")
 
 
+def _bracket_depth(brackets: bytes) -> int:
+    depth = best = 0
+    for c in brackets:
+        if c == 91 or c == 123:  # [ {
+            depth += 1
+            if depth > best:
+                best = depth
+                if best > MAX_JSON_DEPTH:
+                    break
+        else:
+            depth -= 1
+    return best
+
+
 def _check_depth(data: bytes) -> None:
-    """Refuse JSON text nested deeper than :data:`MAX_JSON_DEPTH` (strings removed, then the
-    brackets counted: linear in the body, before the parser recurses)."""
+    """Refuse JSON text nested deeper than :data:`MAX_JSON_DEPTH`: the brackets are counted
+    (linear in the body, before the parser recurses); only when that count is over the limit
+    are strings removed first, since brackets inside strings do not nest."""
+    if _bracket_depth(data.translate(None, _NOT_BRACKETS)) <= MAX_JSON_DEPTH:
+        return
     depth = 0
     for c in _JSON_STRING.sub(b"", data).translate(None, _NOT_BRACKETS):
         if c == 91 or c == 123:  # [ {
