@@ -18,12 +18,18 @@ its decode keeps the TPOT SLO. Time is cut into slots of ``slot_s`` seconds. Var
 Every real schedule gives a feasible point, because each quantity is at most what the
 simulator charges:
 
-* prefill time uses the most prefix tokens *any* cache could hold (every earlier prompt
-  inserted once its fastest prefill could have ended, never evicted; hybrid models only at
-  state-snapshot boundaries, as :class:`~prfaas_gym.sim.cache.PrefixCache` stores them), on
-  the fastest cluster for it. The "once its prefill could have ended" part relies on requests
-  being looked up when routed, on arrival; with faults or ``roles="any"`` (re-routing after
-  a failure or a role switch looks up later) every earlier prompt counts at once;
+* prefill time uses the most prefix tokens *any* cache could hold when the request is
+  scheduled, on the fastest cluster for it. The simulator matches a request's prefix when it
+  leaves its prefill queue (schedule time), so for a good request no later than arrival +
+  TTFT SLO - its fastest prefill; a prompt enters a pool no sooner than its fastest prefill
+  ends (with chunked prefill anywhere: from its arrival, since chunks are stored as they are
+  computed). Relaxed: every prompt ready by then counts, whichever cluster computed it and
+  whether or not it was evicted since (a union of all pools, never evicting); hybrid models
+  only at state-snapshot boundaries (after the last full block, and on the finest snapshot
+  grid any pool keeps), as :class:`~prfaas_gym.sim.cache.PrefixCache` stores them; with
+  ``cache_output`` the generated tokens count from the same time as the prompt. The same
+  holds under faults and role switches, since a re-routed request is still good only if it
+  starts by that time;
 * the decode step is the cluster's step at batch 1 and empty context (step times do not
   decrease with batch or context in any shipped back-end);
 * work may be preempted and split across instances and clusters; KV transfers, prefix
@@ -71,7 +77,7 @@ class GoodputBound:
         goodput_rps_max: no policy's goodput (good / span) exceeds this.
         slot_s, roles: the relaxation's settings.
         cache_timing: prompts entered the caches only after their fastest prefill (see
-            :func:`max_cached_tokens`); off with faults or ``roles="any"``.
+            :func:`max_cached_tokens`); off with chunked prefill (then from arrival).
         variables: LP size (no end time); solve_s: wall time of all the solves.
     """
 
@@ -95,49 +101,75 @@ class GoodputBound:
 def max_cached_tokens(
     requests: Sequence[Request],
     needs_state: bool,
-    ready_after_s: Callable[[int, int], float] | None = None,
+    ready_at_s: Sequence[float] | None = None,
+    lookup_by_s: Sequence[float] | None = None,
+    *,
+    snapshot_interval: int = 0,
+    continuations: dict[int, Request] | None = None,
 ) -> list[int]:
-    """Per request, the most prompt tokens any prefix cache could hold when it arrives.
+    """Per request, the most prompt tokens any prefix cache could hold when it is scheduled.
 
-    Every earlier prompt counts as inserted (its blocks, and for hybrid models
-    (``needs_state``) a state snapshot after its last full block) and nothing is evicted.
-    Blocks match as a leading run of ``hash_ids``; with ``needs_state`` the match must end
-    at a snapshot. Capped at ``input_tokens - 1`` like the simulator's lookup.
-
-    ``ready_after_s(i, cached)``: when given, request ``i``'s prompt enters the caches only
-    that long after its arrival (a lower bound on its prefill time with ``cached`` tokens
-    hit), since the simulator inserts a prompt when its prefill ends and looks a request up
-    when it is routed, on arrival.
+    Request ``j``'s prompt counts for request ``i != j`` when ``ready_at_s[j] <= lookup_by_s[i]``
+    (defaults: both the arrival time, so every earlier prompt counts), as its blocks and, for
+    hybrid models (``needs_state``), state snapshots after its last full block and every
+    ``snapshot_interval`` blocks; nothing is evicted. ``continuations[j]``: the next turn of
+    ``j``'s conversation, whose leading blocks up to ``j``'s prompt + output then count too
+    (the simulator's ``cache_output``). Blocks match as a leading run of ``hash_ids``; with
+    ``needs_state`` the match must end at a snapshot. Capped at ``input_tokens - 1`` like the
+    simulator's lookup.
     """
-    seen: set[int] = set()
-    snapshots: set[int] = set()
-    pending: list[tuple[float, int, list[int], int]] = []  # (ready time, rid, keys, full blocks)
-    out: list[int] = []
-
-    def insert(keys: list[int], full: int) -> None:
-        seen.update(keys)
-        if full > 0 and keys:
-            snapshots.add(keys[min(full, len(keys)) - 1])
-
-    for i, req in enumerate(requests):  # arrival order
-        while pending and pending[0][0] <= req.arrival_s:
-            _, _, keys, full = heapq.heappop(pending)
-            insert(keys, full)
-        keys = _chain_keys(req.hash_ids or ())
+    n = len(requests)
+    ready = [r.arrival_s for r in requests] if ready_at_s is None else list(ready_at_s)
+    lookup = [r.arrival_s for r in requests] if lookup_by_s is None else list(lookup_by_s)
+    keys = [_chain_keys(r.hash_ids or ()) for r in requests]
+    stored: list[tuple[set[int], set[int]]] = []  # per request: (block keys, snapshot keys)
+    for j, req in enumerate(requests):
+        blocks = set(keys[j])
+        snaps = {keys[j][p] for p in _snapshot_positions(len(keys[j]), req.input_tokens // BLOCK_TOKENS,
+                                                         snapshot_interval)}
+        nxt = continuations.get(req.rid) if continuations else None
+        if nxt is not None and nxt.hash_ids:
+            full = (req.input_tokens + req.output_tokens) // BLOCK_TOKENS
+            more = _chain_keys(nxt.hash_ids)[:full]
+            n_prompt = req.input_tokens // BLOCK_TOKENS
+            if len(more) == full and more[:n_prompt] == keys[j][:n_prompt]:
+                blocks.update(more)
+                snaps.update(more[p] for p in _snapshot_positions(len(more), full, snapshot_interval))
+        stored.append((blocks, snaps) if needs_state else (blocks, set()))
+    count: dict[int, int] = {}
+    snap_count: dict[int, int] = {}
+    inserted = [False] * n
+    by_ready = sorted(range(n), key=lambda j: (ready[j], j))
+    k = 0
+    out = [0] * n
+    for i in sorted(range(n), key=lambda j: (lookup[j], j)):
+        while k < n and (ready[by_ready[k]], by_ready[k]) <= (lookup[i], i):
+            j = by_ready[k]
+            for key in stored[j][0]:
+                count[key] = count.get(key, 0) + 1
+            for key in stored[j][1]:
+                snap_count[key] = snap_count.get(key, 0) + 1
+            inserted[j] = True
+            k += 1
+        own_blocks, own_snaps = stored[i] if inserted[i] else (set(), set())
         best = 0
-        for n, key in enumerate(keys, start=1):
-            if key not in seen:
+        for m, key in enumerate(keys[i], start=1):
+            if count.get(key, 0) - (key in own_blocks) <= 0:
                 break
-            if not needs_state or key in snapshots:
-                best = n
-        cached = min(best * BLOCK_TOKENS, req.input_tokens - 1) if best else 0
-        out.append(cached)
-        full = req.input_tokens // BLOCK_TOKENS
-        if ready_after_s is None:
-            insert(keys, full)
-        else:
-            heapq.heappush(pending, (req.arrival_s + ready_after_s(i, cached), i, keys, full))
+            if not needs_state or snap_count.get(key, 0) - (key in own_snaps) > 0:
+                best = m
+        req = requests[i]
+        out[i] = min(best * BLOCK_TOKENS, req.input_tokens - 1) if best else 0
     return out
+
+
+def _snapshot_positions(n_keys: int, full_blocks: int, interval: int) -> list[int]:
+    # as PrefixCache.snapshot_positions: the interval grid and the last full block
+    full_blocks = min(full_blocks, n_keys)
+    if full_blocks <= 0:
+        return []
+    out = list(range(interval - 1, full_blocks, interval)) if interval > 0 else []
+    return out + [full_blocks - 1]
 
 
 def _chain_keys(hash_ids: Sequence[int]) -> list[int]:
@@ -192,20 +224,36 @@ class _FluidLP:
         self.sim, self.slot_s, self.roles = sim, slot_s, roles
         reqs = sim.requests
         self.prefill_clusters, self.decode_clusters = _capacities(sim, roles)
-        # a prompt reaches a cache no sooner than its fastest prefill ends; counting that needs
-        # lookups to happen on arrival, which re-routing (faults, role switches) would break
-        timed = roles == "initial" and not sim.scenario.faults
         caching = [c.cache is not None for c, _ in self.prefill_clusters]
-        needs_state = any(c.cache is not None and c.cache.needs_state for c in sim.clusters)
+        cached_clusters = [c for c in sim.clusters if c.cache is not None]
+        needs_state = any(c.cache.needs_state for c in cached_clusters)
+        # the finest snapshot grid any pool keeps covers every pool's snapshots
+        intervals = [c.cache.snapshot_interval for c in cached_clusters if c.cache.snapshot_interval > 0]
+        interval = math.gcd(*intervals) if intervals else 0
+        continuations = sim._next_turns() if any(c.spec.cache_output for c in cached_clusters) else None
+        # chunked prefill commits blocks before the prompt's prefill ends
+        chunked = any(c.chunked_prefill for c in sim.clusters)
 
         def fastest_prefill_s(i: int, cached: int) -> float:
             L = reqs[i].input_tokens
             return min(c.stm.prefill_s([(L - (cached if has else 0), cached if has else 0)])
                        for (c, _), has in zip(self.prefill_clusters, caching))
 
-        self.cache_timing = timed and any(caching) and bool(self.prefill_clusters)
+        self.cache_timing = not chunked and any(caching) and bool(self.prefill_clusters)
         if any(caching):
-            cached = max_cached_tokens(reqs, needs_state, fastest_prefill_s if self.cache_timing else None)
+            ttft = sim.scenario.ttft_slo_s
+            n = len(reqs)
+            # pass 1: any other prompt counts, whenever it came; a request's hit is at most this,
+            # so its prefill takes at least fastest_prefill_s(i, loose[i])
+            loose = max_cached_tokens(reqs, needs_state, [-math.inf] * n, [math.inf] * n,
+                                      snapshot_interval=interval, continuations=continuations)
+            fastest = [fastest_prefill_s(i, loose[i]) if self.prefill_clusters else 0.0 for i in range(n)]
+            # a good request starts prefill by arrival + TTFT SLO - its fastest prefill, and looks
+            # its prefix up then; a prompt is stored no sooner than its fastest prefill ends
+            lookup = [r.arrival_s + ttft - f for r, f in zip(reqs, fastest)]
+            ready = [r.arrival_s + (0.0 if chunked else f) for r, f in zip(reqs, fastest)]
+            cached = max_cached_tokens(reqs, needs_state, ready, lookup,
+                                       snapshot_interval=interval, continuations=continuations)
         else:
             cached = [0] * len(reqs)
         self.prefill_s = [[_prefill_work_s(c, r.input_tokens, k if has else 0) for r, k in zip(reqs, cached)]

@@ -54,6 +54,25 @@ def test_max_cached_tokens_hybrid_needs_a_snapshot_boundary():
     assert max_cached_tokens(reqs, needs_state=True) == [0, 1024, 0, 1536]
 
 
+def test_max_cached_tokens_counts_prompts_ready_by_schedule_time():
+    reqs = [Request(0, 0.0, 1024, 1, hash_ids=(1, 2)),
+            Request(1, 1.0, 2048, 1, hash_ids=(1, 2, 3, 4))]
+    # rid 0 is scheduled by 5 s: rid 1 (arrived later, stored at 2 s) counts, its own prompt not
+    assert max_cached_tokens(reqs, False, [0.5, 2.0], [5.0, 0.4]) == [1023, 0]
+    assert max_cached_tokens(reqs, False, [0.5, 2.0], [1.0, 0.6]) == [0, 1024]
+
+
+def test_max_cached_tokens_snapshot_grid_and_generated_tokens():
+    a = Request(0, 0.0, 1400, 1100, hash_ids=(1, 2, 3), session_id=1)
+    b = Request(1, 100.0, 2048, 1, hash_ids=(1, 7, 8, 9))
+    # the next turn of a: a's prompt + output + 300 tokens (5 full blocks + 1)
+    c = Request(2, 200.0, 2800, 1, hash_ids=(1, 2, 5, 6, 7, 88), session_id=1)
+    assert max_cached_tokens([a, b, c], True) == [0, 0, 1024]  # a's snapshot after its 2 blocks
+    assert max_cached_tokens([a, b, c], True, snapshot_interval=1) == [0, 512, 1024]
+    # caching a's output adds the blocks of c that a generated: (1400 + 1100) // 512 = 4
+    assert max_cached_tokens([a, b, c], False, continuations={0: c}) == [0, 512, 2048]
+
+
 # ---------------------------------------------------------------- the LP, by hand
 def test_prefill_bound_one_instance():
     # three 30k-token prompts at t = 0.5 on one prefill instance: 3.01 s each, TTFT SLO 5 s.
@@ -116,6 +135,29 @@ def test_no_policy_beats_the_bound_on_bursty(seed, rate, policy):
     sim = build_simulator(sc, policy, seed=seed, n_requests=150, rate_rps=rate)
     bound = fluid_goodput_bound(build_simulator(sc, policy, seed=seed, n_requests=150, rate_rps=rate))
     summary = sim.run()
+    assert good_count(sim) <= bound.good_max + 1e-6
+    assert summary["goodput_rps"] <= bound.goodput_rps_max + 1e-9
+
+
+# every prefill and cache mechanism on: batching, chunks with a cap, snapshot grid, output caching
+MECHANISMS = {
+    "clusters[0].prefill": {"max_batch_tokens": 8192, "max_batch": 8, "chunked": True, "long_prefill_tokens": 4096},
+    "clusters[1].prefill": {"max_batch_tokens": 16384, "max_batch": 16},
+    "clusters[0].prefix_cache": {"snapshot_interval_blocks": 4},
+    "clusters[1].prefix_cache": {"snapshot_interval_blocks": 2, "cache_output": True},
+}
+
+
+@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 10_000), rate=st.sampled_from([1.0, 6.0]), policy=st.sampled_from(POLICIES))
+def test_no_policy_beats_the_bound_with_batching_and_cache_options(seed, rate, policy):
+    from prfaas_gym.api import build_simulator
+
+    sc = load_scenario("bursty_fluctuating", MECHANISMS)
+    sim = build_simulator(sc, policy, seed=seed, n_requests=150, rate_rps=rate)
+    bound = fluid_goodput_bound(build_simulator(sc, policy, seed=seed, n_requests=150, rate_rps=rate))
+    summary = sim.run()
+    assert not bound.cache_timing  # chunked prefill stores blocks before a prompt's end
     assert good_count(sim) <= bound.good_max + 1e-6
     assert summary["goodput_rps"] <= bound.goodput_rps_max + 1e-9
 
