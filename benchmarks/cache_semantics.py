@@ -2,7 +2,8 @@
 
 Runs each policy on each scenario and seed and prints one markdown row per (scenario, policy):
 computed prefill tokens (prompt tokens prefill actually computed, summed over requests that
-started prefill), goodput, SLO attainment and TTFT p50/p90 (means over the seeds).
+started prefill), goodput, SLO attainment, TTFT p50/p90, TPOT p90 and rejections (means over
+the seeds).
 
     python benchmarks/cache_semantics.py --seeds 0 1 2 [--set clusters.0.prefill.max_batch=1 ...]
 
@@ -16,7 +17,6 @@ import argparse
 import math
 import os
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -55,13 +55,13 @@ def main() -> None:
     ap.add_argument("--data-dir", default=os.environ.get("PRFAAS_DATA_DIR", "/work/shared/data"))
     args = ap.parse_args()
     overrides = _parse_set(args.set)
-    print("| scenario | policy | computed prefill Mtok | goodput rps | attainment | TTFT p50 s | TTFT p90 s |")
-    print("|---|---|---|---|---|---|---|")
+    print("| scenario | policy | computed prefill Mtok | goodput rps | attainment | TTFT p50 s | TTFT p90 s "
+          "| TPOT p90 ms | rejected |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for scenario in args.scenarios:
         if "mooncake" in scenario and not os.path.exists(os.path.join(args.data_dir, "mooncake")):
             continue
         for policy in args.policies:
-            t0 = time.perf_counter()
             rows = [run(scenario, policy, s, overrides, args.data_dir) for s in args.seeds]
 
             def m(key: str) -> float:
@@ -69,7 +69,7 @@ def main() -> None:
 
             print(f"| {os.path.basename(scenario)} | {policy} | {m('computed_prefill_tokens') / 1e6:.1f} | "
                   f"{m('goodput_rps'):.3f} | {m('slo_attainment'):.3f} | {m('ttft_p50_s'):.1f} | "
-                  f"{m('ttft_p90_s'):.1f} |  <!-- {time.perf_counter() - t0:.0f}s -->", flush=True)
+                  f"{m('ttft_p90_s'):.1f} | {1e3 * m('tpot_p90_s'):.1f} | {m('rejected'):.0f} |", flush=True)
 
 
 if __name__ == "__main__":
