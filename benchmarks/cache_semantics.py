@@ -21,7 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # measure this checkout's package
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # measure this checkout's package and scenarios, wherever run from
 
 POLICIES = ("prfaas-threshold", "least-loaded", "prfaas-adaptive", "mooncake-conductor")
 SCENARIOS = ("envs/bursty_fluctuating.yaml", "envs/mooncake_conversation.yaml")
@@ -38,7 +39,7 @@ def run(scenario: str, policy: str, seed: int, overrides: dict, data_dir: str | 
     from prfaas_gym.api import build_simulator
     from prfaas_gym.scenario import load_scenario
 
-    sc = load_scenario(scenario, overrides or None)
+    sc = load_scenario(ROOT / scenario, overrides or None)
     sim = build_simulator(sc, policy, seed=seed, data_dir=data_dir)
     s = sim.run()
     started = [r for r in sim.requests if not math.isnan(r.prefill_start_s)]
@@ -59,7 +60,7 @@ def main() -> None:
           "| TPOT p90 ms | rejected |")
     print("|---|---|---|---|---|---|---|---|---|")
     for scenario in args.scenarios:
-        if "mooncake" in scenario and not os.path.exists(os.path.join(args.data_dir, "mooncake")):
+        if "mooncake" in scenario and not (Path(args.data_dir) / "mooncake").is_dir():
             continue
         for policy in args.policies:
             rows = [run(scenario, policy, s, overrides, args.data_dir) for s in args.seeds]
