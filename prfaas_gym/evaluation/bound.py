@@ -307,7 +307,7 @@ class _FluidLP:
                 for t in range(first, last + 1):
                     rows.append(2 * i); cols.append(nv); vals.append(1.0)
                     cap_rows.append(cap_row(("p", cluster.index, t))); cap_cols.append(nv); cap_vals.append(p)
-                    upper.append(min(1.0, slot_s / p))
+                    upper.append(min(1.0, slot_s / p) if p > 0 else 1.0)  # batched: marginal may be 0
                     nv += 1
             if steps <= 0 or not self.decode_clusters:
                 continue
