@@ -63,19 +63,19 @@ def run_export(args: argparse.Namespace) -> int:
 def run_route(args: argparse.Namespace) -> int:
     """Handler of ``route``."""
     from prfaas_gym.export.bundle import RouterBundle
-    from prfaas_gym.export.service import decide_json
+    from prfaas_gym.export.service import MAX_BODY_BYTES, decide_json, parse_json_body
 
     bundle = RouterBundle.load(args.bundle)
     source = "stdin" if args.input == "-" else args.input
-    text = sys.stdin.read() if args.input == "-" else Path(args.input).read_text()
     try:
-        body = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"{source}: line {exc.lineno}: {exc.msg}") from None
+        data = sys.stdin.buffer.read(MAX_BODY_BYTES + 1) if args.input == "-" else Path(args.input).read_bytes()
+    except OSError as exc:
+        raise ValueError(f"{source}: cannot read ({exc.strerror or exc})") from None
     try:
-        print(dump_json(decide_json(bundle, body)))
+        # the same limits as the service: size, nesting depth, UTF-8, then every field
+        print(dump_json(decide_json(bundle, parse_json_body(data))))
     except ValueError as exc:
-        raise ValueError(f"{source}: {exc}") from None
+        raise ValueError(f"{source}: {str(exc).removeprefix('body: ')}") from None
     return 0
 
 

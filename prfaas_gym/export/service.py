@@ -133,7 +133,7 @@ def parse_json_body(data: bytes) -> Any:
     try:
         doc = json.loads(data)
     except json.JSONDecodeError as exc:
-        raise ValueError(f"body: not JSON (line {exc.lineno} column {exc.colno}: {exc.msg})") from None
+        raise ValueError(f"body: line {exc.lineno} column {exc.colno}: not JSON ({exc.msg})") from None
     except UnicodeDecodeError:
         raise ValueError("body: not UTF-8") from None
     except RecursionError:

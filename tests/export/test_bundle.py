@@ -108,7 +108,7 @@ def test_service_round_trip(bundles):
         status, decision = _request(base + "/route", json.dumps(body).encode())
         assert status == 200 and decision == decide_json(b, body)
         status, err = _request(base + "/route", b"{not json")
-        assert status == 400 and err["error"].startswith("body: not JSON")
+        assert status == 400 and err["error"].startswith("body: line 1 column 2: not JSON")
         body["request"].pop("slot_service_s")
         status, err = _request(base + "/route", json.dumps(body).encode())
         assert status == 400 and err["error"].startswith("request.slot_service_s")

@@ -57,14 +57,14 @@ def _post(port: int, body: bytes, headers: str = "") -> tuple[int, bytes, dict]:
 
 @pytest.fixture()
 def service(bundle, caplog):
-    log = logging.getLogger("prfaas_gym.serve.test")
+    log = logging.getLogger("prfaas_test_serve")
     limits = ServiceLimits(read_timeout_s=0.5, idle_timeout_s=1.0, max_connections=64)
     with Service(make_app(bundle, log=log), port=0, limits=limits) as svc:
         yield svc
 
 
 def test_bodies_that_used_to_get_no_answer(service, bundle, caplog):
-    caplog.set_level(logging.WARNING, logger="prfaas_gym.serve.test")
+    caplog.set_level(logging.WARNING, logger="prfaas_test_serve")
     ok = json.dumps(bundle.manifest["example_route_body"]).encode()
     status, _, hdrs = _post(service.port, ok)
     assert status == 200
@@ -76,7 +76,7 @@ def test_bodies_that_used_to_get_no_answer(service, bundle, caplog):
                                (b"\xff\xfe", 400, b"body")):
         status, payload, _ = _post(service.port, body)
         assert status == code and needle in payload, (status, payload[:200])
-    lines = [r for r in caplog.records if r.name == "prfaas_gym.serve.test"]
+    lines = [r for r in caplog.records if r.name == "prfaas_test_serve"]
     assert len(lines) == 5 and all("\n" not in r.getMessage() for r in lines)
 
 
