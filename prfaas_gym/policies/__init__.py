@@ -75,7 +75,12 @@ def _naming_scenario(scenario: Any, field: str) -> Iterator[None]:
         source = getattr(scenario, "source", None)
         if not source or str(exc).startswith(str(source)):
             raise
-        raise type(exc)(f"{source}: {field}: {exc}") from None
+        msg = f"{source}: {field}: {exc}"
+        try:
+            named = type(exc)(msg)  # keep the type (e.g. PickleRefused) when it takes a message
+        except TypeError:
+            named = ValueError(msg)
+        raise named from None
 
 
 def _make_router(spec: Any, scenario: Any, *, seed: int, trust_pickle: bool) -> Any:
