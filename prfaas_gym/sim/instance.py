@@ -48,7 +48,7 @@ class Instance:
         self.running: list[Job] = []  # jobs whose prefill started and has not ended
         self.busy_until_s = 0.0
         self.queued_tokens = 0
-        self.queued_work_s = 0.0  # predicted prefill time of the queue
+        self.queued_work_s = 0.0  # predicted prefill time of the queue and of unstarted chunks
         self.busy_s = 0.0  # time spent computing (utilisation)
         self.heap_version = 0  # see Cluster.prefill_key_changed
         self.decode_heap_version = 0  # see Cluster.decode_key_changed
@@ -115,6 +115,8 @@ class Instance:
         queue = self.queue
         batch: list[Job] = []
         tokens = 0
+        for job in self.running:
+            job.chunk_tokens = 0
         for job in self.running:  # chunked prompts in progress
             n = job.new_tokens - job.done_tokens
             if cap and n > cap:
@@ -123,6 +125,7 @@ class Instance:
                 n = budget - tokens
             if n <= 0 or len(batch) >= max_seqs:
                 break
+            self.queued_work_s -= job.prefill_estimate_s * n / job.new_tokens
             job.chunk_tokens = n
             tokens += n
             batch.append(job)
@@ -141,15 +144,16 @@ class Instance:
                 break
             queue.popleft()
             self.queued_tokens -= job.est_new_tokens
-            self.queued_work_s -= job.prefill_estimate_s
+            # a chunked prompt's later chunks stay in the predicted work until they start
+            self.queued_work_s -= job.prefill_estimate_s * n / job.new_tokens
             job.done_tokens = 0
             job.chunk_tokens = n
             tokens += n
             batch.append(job)
             self.running.append(job)
             started.append(job)
-        if not queue:
-            self.queued_work_s = 0.0  # clear float drift
+        if not queue and all(j.done_tokens + j.chunk_tokens >= j.new_tokens for j in self.running):
+            self.queued_work_s = 0.0  # nothing left to start: clear float drift
         self.batch = batch
         job = batch[0]
         if len(batch) == 1 and job.chunk_tokens == job.new_tokens and job.new_tokens == job.est_new_tokens:

@@ -146,3 +146,18 @@ def test_generated_tokens_cached_at_finish(make_scenario, tiny):
 
     assert run(False) == 1024
     assert run(True) == 2048  # (1024 + 1100) // 512 = 4 blocks of prompt + output
+
+
+def test_predicted_wait_keeps_unstarted_chunks(make_scenario, tiny):
+    # a 6000-token prompt in 2048-token chunks: after its first chunk starts, the instance's
+    # predicted wait still holds the two thirds of its estimate not yet started
+    sc = make_scenario([tiny.pd_cluster(prefill={"max_batch": 4, "max_batch_tokens": 2048, "chunked": True})])
+    long = Request(0, 0.0, 6000, 2)
+    sim = Simulator(sc, requests=[long])
+    sim.run_until(0.001)
+    inst = sim.clusters[0].instances[0]
+    estimate = prefill_s(6000)
+    assert inst.queued_work_s == pytest.approx(estimate * (6000 - 2048) / 6000)
+    assert inst.predicted_wait_s(0.001) == pytest.approx(prefill_s(2048) - 0.001 + inst.queued_work_s)
+    sim.run()
+    assert inst.queued_work_s == 0.0
