@@ -39,10 +39,12 @@ simulator charges:
 run with the static provisioner, e.g. ``prfaas/Routing-v1``); ``roles="any"`` lets every PD
 instance time-share both roles (a bound for provisioners too).
 
-Goodput is good completions / simulated span S, no run ends before its last arrival, and a
-request good in a run of span S finished by S: ``goodput_rps_max`` is the largest
-LP(S) / S over S >= last arrival (:func:`fluid_goodput_bound`). The bound is loose (fluid,
-clairvoyant); a policy near it is near-optimal, one far below it is not necessarily improvable.
+The metrics' headline, SLO attainment (good / all requests), is bounded by
+``attainment_max = good_max / requests``. Goodput counts the good requests that arrived in
+the scenario's measurement window per second of that window (``docs/metrics.md``), so
+``goodput_rps_max`` is the same LP with only the window's requests in the objective, over the
+window's length. The bound is loose (fluid, clairvoyant); a policy near it is near-optimal,
+one far below it is not necessarily improvable.
 """
 
 from __future__ import annotations
@@ -73,8 +75,12 @@ class GoodputBound:
         requests: requests in the workload.
         good_max: at most this many requests can meet both SLOs (LP optimum).
         hopeless: requests that miss the TTFT SLO even alone on an idle cluster.
-        last_arrival_s: the earliest a run can end.
-        goodput_rps_max: no policy's goodput (good / span) exceeds this.
+        last_arrival_s: the last arrival.
+        attainment_max: no policy's SLO attainment exceeds this (``good_max / requests``).
+        window_good_max: at most this many requests arriving in the measurement window
+            can meet both SLOs.
+        goodput_rps_max: no policy's goodput (``window_good_max`` per second of window)
+            exceeds this; nan when the window is empty.
         slot_s, roles: the relaxation's settings.
         cache_timing: prompts entered the caches only after their fastest prefill (see
             :func:`max_cached_tokens`); off with chunked prefill (then from arrival).
@@ -86,6 +92,8 @@ class GoodputBound:
     good_max: float
     hopeless: int
     last_arrival_s: float
+    attainment_max: float
+    window_good_max: float
     goodput_rps_max: float
     slot_s: float
     roles: str
@@ -181,39 +189,34 @@ def _chain_keys(hash_ids: Sequence[int]) -> list[int]:
     return keys
 
 
-def fluid_goodput_bound(sim: "Simulator", *, slot_s: float = 1.0, roles: str = "initial",
-                        span_step_s: float = 10.0) -> GoodputBound:
+def fluid_goodput_bound(sim: "Simulator", *, slot_s: float = 1.0, roles: str = "initial") -> GoodputBound:
     """Solve the LP (module docstring) for a built, not yet run, simulator's workload.
 
-    ``good_max`` is the LP with no end time. The goodput bound also accounts for the run's
-    span S (>= the last arrival): requests good in a run of span S finish by S, so goodput
-    <= LP(S) / S. S is scanned from the last arrival in steps of ``span_step_s``, bounding
-    each step's interval by LP(its end) / its start, until LP(no end) / S drops below the
-    best found.
+    ``good_max`` is the LP over every request; ``window_good_max`` the LP counting only the
+    requests that arrive in the measurement window (:func:`prfaas_gym.metrics.sim_window`).
     """
+    from prfaas_gym.metrics.summary import sim_window
+
     if not slot_s > 0:
         raise ValueError(f"slot_s: must be > 0, got {slot_s}")
-    if not span_step_s > 0:
-        raise ValueError(f"span_step_s: must be > 0, got {span_step_s}")
     if roles not in ROLE_MODES:
         raise ValueError(f"roles: expected one of {', '.join(ROLE_MODES)}, got {roles!r}")
     if not sim.requests:
         raise ValueError("the workload has no requests")
     t0 = time.perf_counter()
     lp = _FluidLP(sim, slot_s, roles)
-    good_max, hopeless, variables = lp.solve(math.inf)
-    last_arrival = max(r.arrival_s for r in sim.requests)
-    span, best = last_arrival, 0.0
-    if last_arrival > 0:
-        while good_max / span > best:
-            best = max(best, lp.solve(span + span_step_s)[0] / span)
-            span += span_step_s
-    else:
-        best = math.inf
+    good_max, hopeless, variables = lp.solve()
+    start, end = sim_window(sim)
+    measured = [start <= r.arrival_s <= end for r in sim.requests]
+    window_good = good_max if all(measured) else lp.solve(measured)[0]
+    n = len(sim.requests)
     return GoodputBound(
-        seed=sim.seed, requests=len(sim.requests), good_max=good_max, hopeless=hopeless,
-        last_arrival_s=last_arrival, goodput_rps_max=best, slot_s=float(slot_s), roles=roles,
-        cache_timing=lp.cache_timing, variables=variables, solve_s=time.perf_counter() - t0,
+        seed=sim.seed, requests=n, good_max=good_max, hopeless=hopeless,
+        last_arrival_s=max(r.arrival_s for r in sim.requests), attainment_max=good_max / n,
+        window_good_max=window_good,
+        goodput_rps_max=window_good / (end - start) if end > start else math.nan,
+        slot_s=float(slot_s), roles=roles, cache_timing=lp.cache_timing, variables=variables,
+        solve_s=time.perf_counter() - t0,
     )
 
 
@@ -260,9 +263,9 @@ class _FluidLP:
                           for (c, _), has in zip(self.prefill_clusters, caching)]
         self.step_s = [c.stm.decode_s(1, 0) for c, _ in self.decode_clusters]
 
-    def solve(self, horizon_s: float) -> tuple[float, int, int]:
-        """``(good requests at most, hopeless requests, LP variables)`` when every good
-        request must also finish by ``horizon_s``."""
+    def solve(self, counted: Sequence[bool] | None = None) -> tuple[float, int, int]:
+        """``(good requests at most, hopeless requests, LP variables)``; the objective counts
+        the requests flagged in ``counted`` (default: all)."""
         from scipy import sparse
         from scipy.optimize import linprog
 
@@ -270,7 +273,6 @@ class _FluidLP:
         reqs = sim.requests
         n = len(reqs)
         ttft, tpot = sim.scenario.ttft_slo_s, sim.scenario.tpot_slo_s
-        min_step_s = min(self.step_s, default=0.0)
         rows: list[int] = []        # sparse entries of the equality rows (2 per request)
         cols: list[int] = []
         vals: list[float] = []
@@ -293,11 +295,11 @@ class _FluidLP:
             times = [p[i] for p in self.prefill_s]
             fastest = min(times, default=math.inf)
             steps = req.output_tokens - 1
-            if not (fastest <= ttft and a + fastest + steps * min_step_s <= horizon_s):
+            if not fastest <= ttft:
                 hopeless += 1
                 upper[i] = 0.0
                 continue
-            first, last = int(a // slot_s), int(min(a + ttft, horizon_s) // slot_s)
+            first, last = int(a // slot_s), int((a + ttft) // slot_s)
             # sum of prefill fractions = y_i
             rows.append(2 * i); cols.append(i); vals.append(-1.0)
             for k, (cluster, _) in enumerate(self.prefill_clusters):
@@ -312,7 +314,7 @@ class _FluidLP:
             if steps <= 0 or not self.decode_clusters:
                 continue
             first = int((a + fastest) // slot_s)
-            last = int(min(a + ttft + steps * tpot, horizon_s) // slot_s)
+            last = int((a + ttft + steps * tpot) // slot_s)
             # sum of decode occupancy fractions = y_i (occupancy = steps x step, one slot at a time)
             rows.append(2 * i + 1); cols.append(i); vals.append(-1.0)
             for k, (cluster, _) in enumerate(self.decode_clusters):
@@ -335,7 +337,7 @@ class _FluidLP:
             cap_rows, cap_cols, cap_vals, b_cap = _share_pd_instances(
                 sim, cap_index, cap_rows, cap_cols, cap_vals, b_cap, slot_s)
         objective = np.zeros(nv)
-        objective[:n] = -1.0
+        objective[:n] = -1.0 if counted is None else -np.asarray(counted, dtype=float)
         a_eq = sparse.csr_matrix((vals, (rows, cols)), shape=(2 * n, nv))
         a_ub = sparse.csr_matrix((cap_vals, (cap_rows, cap_cols)), shape=(len(b_cap), nv))
         bounds = np.column_stack([np.zeros(nv), np.asarray(upper)])
@@ -405,7 +407,6 @@ def goodput_upper_bound(
     data_dir=None,
     slot_s: float = 1.0,
     roles: str = "initial",
-    span_step_s: float = 10.0,
 ) -> GoodputBound:
     """:func:`fluid_goodput_bound` for a scenario's workload with ``seed`` (same workload as
     ``compare``/``simulate`` with that seed)."""
@@ -413,4 +414,4 @@ def goodput_upper_bound(
 
     sim = build_simulator(scenario, seed=seed, data_dir=data_dir, n_requests=n_requests,
                           rate_rps=rate_rps, duration_s=duration_s)
-    return fluid_goodput_bound(sim, slot_s=slot_s, roles=roles, span_step_s=span_step_s)
+    return fluid_goodput_bound(sim, slot_s=slot_s, roles=roles)

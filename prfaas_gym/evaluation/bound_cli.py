@@ -77,13 +77,16 @@ def run_bound(args: argparse.Namespace) -> int:
     for _seed in seeds:
         row = next(results)
         for pol in policies:
-            goodput = next(results)["goodput_rps"]
+            summary = next(results)
+            goodput = summary["goodput_rps"]
+            row[f"{pol}:slo_attainment"] = summary["slo_attainment"]
             row[f"{pol}:goodput_rps"] = goodput
             row[f"{pol}:headroom"] = row["goodput_rps_max"] / goodput if goodput > 0 else None
         rows.append(row)
     doc = {
         "scenario": scenario.name, "seeds": seeds, "slot_s": args.slot_s, "roles": args.roles,
         "rows": rows,
+        "attainment_max": mean_ci([r["attainment_max"] for r in rows]),
         "goodput_rps_max": mean_ci([r["goodput_rps_max"] for r in rows]),
         "headroom": {p: mean_ci([r[f"{p}:headroom"] for r in rows]) for p in policies},
     }
@@ -117,12 +120,12 @@ def _plot(doc: dict, path: str) -> None:
 def format_bound(doc: dict, policies: list[str]) -> str:
     """One line per seed, then the mean headroom per policy."""
     title = f"{doc['scenario']}  goodput upper bound (fluid LP, {doc['slot_s']:g} s slots, roles={doc['roles']})"
-    head = f"{'seed':>6} {'requests':>8} {'good<=':>8} {'hopeless':>8} {'goodput<=':>10}"
+    head = f"{'seed':>6} {'requests':>8} {'good<=':>8} {'hopeless':>8} {'attain<=':>9} {'goodput<=':>10}"
     head += "".join(f" {p[:24]:>24}" for p in policies)
     lines = [title, "-" * len(title), head]
     for r in doc["rows"]:
         line = (f"{r['seed']:>6} {r['requests']:>8} {r['good_max']:>8.1f} {r['hopeless']:>8} "
-                f"{fmt(r['goodput_rps_max']):>10}")
+                f"{fmt(r['attainment_max']):>9} {fmt(r['goodput_rps_max']):>10}")
         line += "".join(f" {fmt(r[f'{p}:goodput_rps']) + ' (x' + fmt(r[f'{p}:headroom']) + ')':>24}"
                         for p in policies)
         lines.append(line)

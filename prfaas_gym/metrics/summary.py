@@ -1,13 +1,23 @@
 """Summary metrics of a finished (or paused) simulation, and per-request records.
 
-All latency metrics are over completed requests. Definitions:
+The definitions follow the serving literature; ``docs/metrics.md`` states each one with its
+source. In short:
 
-- TTFT: arrival to prefill end (the first token exists when prefill ends).
-- TPOT: (finish - prefill end) / (output tokens - 1): the user-visible time per output token
-  after the first, so KV transfer and decode queueing count against it.
-- goodput: completed requests meeting both the TTFT and the TPOT SLO, per simulated second.
-- slo_attainment: those requests over all requests that entered (rejections count as misses).
-- egress: cross-DC bytes per second summed over links, in 1-second bins (mean and p99).
+- ``slo_attainment`` (the headline): requests meeting both the TTFT and the TPOT SLO over
+  *all* requests that arrived; a rejected or unfinished request is a miss (DistServe).
+- ``goodput_rps``: SLO-meeting requests *that arrived in the measurement window* per second
+  of that window. The window runs from the scenario's warm-up (``run.warmup_s``) to the
+  last arrival minus its cool-down (``run.cooldown_s``). A fixed window keeps
+  the drain tail (and so rejection) from changing the denominator (Wang et al., arXiv
+  2410.14257, on goodput that rewards dropping requests). ``throughput_rps`` and
+  ``output_tokens_per_s`` count the window's completed requests the same way.
+- TTFT: arrival to the end of prefill. TPOT: (finish - first token) / (output tokens - 1)
+  (vLLM ``benchmarks/serve.py`` ``calculate_metrics``).
+- ``ttft_p*_s`` / ``tpot_p*_s``: percentiles over completed requests; ``ttft_p*_all_s`` /
+  ``tpot_p*_all_s``: the same with every rejected or unfinished request counted as infinite
+  latency (``inf``, ``null`` in JSON, once more than 1 - q of the requests are such).
+- egress: cross-DC bytes per second summed over links and directions, in 1-second bins (mean
+  and p99); ``egress_by_direction`` splits the bytes by direction (``"dc-a->dc-b"``).
 - prefill_utilisation: prefill busy time over the time instances spent in the prefill role;
   decode_batch_utilisation: time-averaged decode batch size over the max batch, in the decode role.
 """
@@ -23,22 +33,44 @@ if TYPE_CHECKING:
     from prfaas_gym.sim.simulator import Simulator
     from prfaas_gym.workload.request import Request
 
-SUMMARY_KEYS = (
-    "requests", "completed", "rejected", "throughput_rps", "output_tokens_per_s", "goodput_rps",
-    "ttft_mean_s", "ttft_p50_s", "ttft_p90_s", "ttft_p99_s", "tpot_mean_s", "tpot_p50_s",
-    "tpot_p90_s", "tpot_p99_s", "slo_attainment", "egress_gbps_mean", "egress_gbps_p99",
-    "egress_utilisation", "prefix_hit_fraction", "offload_fraction", "prefill_utilisation",
-    "decode_batch_utilisation",
+PERCENTILES = (50, 90, 99)
+
+SLO_KEYS = (
+    "requests", "completed", "rejected", "slo_attainment", "slo_attainment_window", "goodput_rps",
+    "throughput_rps", "output_tokens_per_s", "window_start_s", "window_end_s", "window_requests",
+    "ttft_mean_s", "ttft_p50_s", "ttft_p90_s", "ttft_p99_s",
+    "ttft_p50_all_s", "ttft_p90_all_s", "ttft_p99_all_s",
+    "tpot_mean_s", "tpot_p50_s", "tpot_p90_s", "tpot_p99_s",
+    "tpot_p50_all_s", "tpot_p90_all_s", "tpot_p99_all_s",
+)
+"""Keys of :func:`slo_metrics` (request outcomes and latencies), in order."""
+
+SUMMARY_KEYS = SLO_KEYS + (
+    "egress_gbps_mean", "egress_gbps_p99", "egress_utilisation",
+    "prefix_hit_fraction", "offload_fraction", "prefill_utilisation", "decode_batch_utilisation",
     "gpu_hours", "cost_usd", "goodput_per_dollar", "sim_time_s",
     "rejected_policy", "rejected_no_prefill_capacity", "rejected_queue_full", "rejected_too_long",
     "rejected_fault", "rejected_other", "retries", "fault_affected",
 )
+"""Keys of :func:`summarize`, in order."""
+
 REJECT_REASONS = ("policy", "no_prefill_capacity", "queue_full", "too_long", "fault")
 """Reasons the simulator rejects for; ``rejected_<reason>`` counts each, ``rejected_other`` the rest."""
 
 
 def _pct(x: np.ndarray, q: float) -> float:
-    return float(np.percentile(x, q)) if x.size else math.nan
+    """numpy's default (linear) percentile, extended to ``inf`` entries: a percentile that
+    falls on or between them is ``inf`` (numpy would answer ``nan``)."""
+    if not x.size:
+        return math.nan
+    if np.isfinite(x).all():
+        return float(np.percentile(x, q))
+    s = np.sort(x)
+    h = (s.size - 1) * q / 100.0
+    lo, hi = int(math.floor(h)), int(math.ceil(h))
+    if not math.isfinite(s[hi]):
+        return float(s[lo]) if hi == lo else math.inf
+    return float(s[lo] + (s[hi] - s[lo]) * (h - lo))
 
 
 def _mean(x: np.ndarray) -> float:
@@ -101,30 +133,111 @@ def role_seconds(sim: "Simulator") -> dict[tuple[int, int], tuple[float, float]]
     return out
 
 
+def measurement_window(arrival_s: np.ndarray, *, warmup_s: float = 0.0, cooldown_s: float = 0.0,
+                       horizon_s: float | None = None) -> tuple[float, float]:
+    """``(start, end)`` of the goodput measurement window, in simulated seconds.
+
+    ``start = warmup_s``; ``end = horizon - cooldown_s`` where the horizon is ``horizon_s``
+    (the run's arrival horizon, ``duration_s``) when given, else the last arrival. The window
+    depends on the workload only, never on how a policy served it.
+    """
+    last = float(arrival_s.max()) if arrival_s.size else 0.0
+    horizon = float(horizon_s) if horizon_s is not None else last
+    return float(warmup_s), horizon - float(cooldown_s)
+
+
+def slo_metrics(
+    arrival_s: np.ndarray,
+    first_token_s: np.ndarray,
+    finish_s: np.ndarray,
+    output_tokens: np.ndarray,
+    rejected: np.ndarray,
+    *,
+    ttft_slo_s: float,
+    tpot_slo_s: float,
+    window: tuple[float, float],
+) -> dict:
+    """Request-outcome metrics (keys :data:`SLO_KEYS`) from per-request columns.
+
+    Args:
+        arrival_s, first_token_s, finish_s: per-request times (``nan`` when it never happened).
+        output_tokens: tokens generated per request.
+        rejected: True where the request was refused.
+        ttft_slo_s, tpot_slo_s: the SLOs a *good* request meets (both, inclusive).
+        window: the goodput measurement window ``(start, end)``
+            (:func:`measurement_window`); arrivals in ``[start, end]`` are measured.
+    """
+    arrival = np.asarray(arrival_s, dtype=float)
+    first = np.asarray(first_token_s, dtype=float)
+    finish = np.asarray(finish_s, dtype=float)
+    out = np.asarray(output_tokens, dtype=float)
+    rejected = np.asarray(rejected, dtype=bool)
+    n = arrival.size
+    done = ~rejected & np.isfinite(finish)
+    ttft_all = np.where(done, first - arrival, math.inf)
+    multi = out > 1
+    with np.errstate(invalid="ignore", divide="ignore"):
+        tpot_all = np.where(done, (finish - first) / np.maximum(out - 1, 1), math.inf)
+    # single-token outputs have no TPOT: they only need the TTFT SLO
+    good = done & (ttft_all <= ttft_slo_s) & (~multi | (tpot_all <= tpot_slo_s))
+    ttft = ttft_all[done]
+    tpot = tpot_all[done & multi]
+
+    start, end = window
+    length = end - start
+    measured = (arrival >= start) & (arrival <= end)
+    per_s = (lambda k: float(k / length)) if length > 0 else (lambda k: math.nan)
+    m: dict = {
+        "requests": int(n),
+        "completed": int(done.sum()),
+        "rejected": int(rejected.sum()),
+        "slo_attainment": float(good.sum() / n) if n else math.nan,
+        "slo_attainment_window": float(good[measured].mean()) if measured.any() else math.nan,
+        "goodput_rps": per_s(int((good & measured).sum())),
+        "throughput_rps": per_s(int((done & measured).sum())),
+        "output_tokens_per_s": per_s(float(out[done & measured].sum())),
+        "window_start_s": float(start),
+        "window_end_s": float(end),
+        "window_requests": int(measured.sum()),
+        "ttft_mean_s": _mean(ttft),
+    }
+    for q in PERCENTILES:
+        m[f"ttft_p{q}_s"] = _pct(ttft, q)
+    for q in PERCENTILES:
+        m[f"ttft_p{q}_all_s"] = _pct(ttft_all, q)
+    m["tpot_mean_s"] = _mean(tpot)
+    for q in PERCENTILES:
+        m[f"tpot_p{q}_s"] = _pct(tpot, q)
+    for q in PERCENTILES:
+        m[f"tpot_p{q}_all_s"] = _pct(tpot_all[multi], q)
+    return m
+
+
+def sim_window(sim: "Simulator") -> tuple[float, float]:
+    """The measurement window of a simulator's run (its scenario's warm-up and cool-down)."""
+    arrival = np.fromiter((r.arrival_s for r in sim.requests), float, len(sim.requests))
+    sc = sim.scenario
+    return measurement_window(arrival, warmup_s=sc.warmup_s, cooldown_s=sc.cooldown_s)
+
+
 def summarize(sim: "Simulator") -> dict:
     """The summary dictionary (keys in ``SUMMARY_KEYS`` order)."""
     reqs = sim.requests
     scenario = sim.scenario
     n = len(reqs)
     arrival = np.fromiter((r.arrival_s for r in reqs), float, n)
-    pend = np.fromiter((r.prefill_end_s for r in reqs), float, n)
-    finish = np.fromiter((r.finish_s for r in reqs), float, n)
     out = np.fromiter((r.output_tokens for r in reqs), float, n)
     inp = np.fromiter((r.input_tokens for r in reqs), float, n)
     cached = np.fromiter((r.cached_tokens for r in reqs), float, n)
     rejected = np.fromiter((r.rejected for r in reqs), bool, n)
     offloaded = np.fromiter((r.prefill_cluster != r.decode_cluster for r in reqs), bool, n)
-    done = ~rejected & np.isfinite(finish)
+    slo = slo_metrics(
+        arrival, np.fromiter((r.prefill_end_s for r in reqs), float, n),
+        np.fromiter((r.finish_s for r in reqs), float, n), out, rejected,
+        ttft_slo_s=scenario.ttft_slo_s, tpot_slo_s=scenario.tpot_slo_s, window=sim_window(sim))
+    n_good = round(slo["slo_attainment"] * n) if n else 0
     sim_time = float(sim.env.now)
     span = sim_time if sim_time > 0 else math.nan
-
-    ttft = (pend - arrival)[done]
-    multi = done & (out > 1)
-    tpot = ((finish - pend)[multi] / (out[multi] - 1))
-    tpot_ok = np.ones(n, dtype=bool)
-    tpot_ok[multi] = (finish - pend)[multi] / (out[multi] - 1) <= scenario.tpot_slo_s
-    good = done & ((pend - arrival) <= scenario.ttft_slo_s) & tpot_ok
-    n_good = int(good.sum())
 
     _, egress = egress_series(sim)
     nominal_gbps = sum(l.nominal_bytes_s for l in sim.links) * 8 / 1e9
@@ -140,21 +253,7 @@ def summarize(sim: "Simulator") -> dict:
     prefill_capacity = sum(t[0] for t in role_time.values())
     routed = ~rejected & (np.fromiter((r.prefill_cluster != "" for r in reqs), bool, n))
     return {
-        "requests": n,
-        "completed": int(done.sum()),
-        "rejected": int(rejected.sum()),
-        "throughput_rps": float(done.sum() / span),
-        "output_tokens_per_s": float(out[done].sum() / span),
-        "goodput_rps": float(n_good / span),
-        "ttft_mean_s": _mean(ttft),
-        "ttft_p50_s": _pct(ttft, 50),
-        "ttft_p90_s": _pct(ttft, 90),
-        "ttft_p99_s": _pct(ttft, 99),
-        "tpot_mean_s": _mean(tpot),
-        "tpot_p50_s": _pct(tpot, 50),
-        "tpot_p90_s": _pct(tpot, 90),
-        "tpot_p99_s": _pct(tpot, 99),
-        "slo_attainment": float(n_good / n) if n else math.nan,
+        **slo,
         "egress_gbps_mean": egress_mean,
         "egress_gbps_p99": _pct(egress, 99) if sim.links else 0.0,
         "egress_utilisation": egress_mean / nominal_gbps if nominal_gbps > 0 else 0.0,

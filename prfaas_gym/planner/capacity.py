@@ -17,7 +17,12 @@ Every run of one bisection uses the same seed and request count, so runs differ 
 arrival rate (paired). The bracket starts at the planner's Lambda_max when the scenario can
 be planned, else at the workload's own rate; it is widened by ``expand`` until one rate is
 sustained and another is not, then halved until ``(hi - lo) <= rel_tol * lo``. The capacity
-is ``lo``, the highest rate that was sustained. Bisection assumes that sustaining is monotone
+is ``lo``, the highest rate that was sustained.
+
+DistServe's *capacity goodput* (``Criterion(slo_attainment=0.9)``, ``capacity
+--slo-attainment 0.9``) replaces the three tests above by one: a run is sustained when its
+SLO attainment over all arrivals (``summarize``'s ``slo_attainment``, rejections count as
+misses) is at least the target; the capacity is then the highest rate with that attainment. Bisection assumes that sustaining is monotone
 in the rate; the trace records every run so a violation is visible.
 """
 
@@ -50,8 +55,12 @@ class Criterion:
     completion_tolerance: float = 0.01
     tpot_quantile: float = 0.99
     ttft_growth_max: float = 2.0
+    slo_attainment: float | None = None
+    """When set, the only test: SLO attainment over all arrivals >= this (DistServe)."""
 
     def __post_init__(self) -> None:
+        if self.slo_attainment is not None and not 0 < self.slo_attainment <= 1:
+            raise ValueError(f"slo_attainment: must be in (0, 1], got {self.slo_attainment}")
         if not 0 <= self.warmup_fraction < 0.75:
             raise ValueError(f"warmup_fraction: must be in [0, 0.75), got {self.warmup_fraction}")
         if not 0 <= self.completion_tolerance < 1:
@@ -63,6 +72,9 @@ class Criterion:
 
     def describe(self) -> str:
         """One sentence stating the criterion with its parameters."""
+        if self.slo_attainment is not None:
+            return (f"SLO attainment over all arrivals (rejections are misses) is >= "
+                    f"{self.slo_attainment:.0%} (DistServe's goodput criterion)")
         return (
             f"after a warm-up of the first {self.warmup_fraction:.0%} of requests, completions in "
             f"the measurement window are >= {1 - self.completion_tolerance:.0%} of arrivals, "
@@ -84,6 +96,18 @@ class Verdict:
     tpot_ok_fraction: float
     ttft_growth: float
     reasons: tuple[str, ...] = ()
+    slo_attainment: float = math.nan
+
+
+def judge_attainment(summary: dict[str, Any], criterion: Criterion) -> Verdict:
+    """DistServe's test on a run's summary: SLO attainment >= ``criterion.slo_attainment``."""
+    target = criterion.slo_attainment
+    if target is None:
+        raise ValueError("judge_attainment: the criterion sets no slo_attainment target")
+    att = float(summary["slo_attainment"])
+    ratio = summary["completed"] / summary["requests"] if summary["requests"] else math.nan
+    reasons = () if att >= target else (f"SLO attainment {att:.3f}",)
+    return Verdict(not reasons, ratio, math.nan, math.nan, reasons, att)
 
 
 def _mean(x: np.ndarray) -> float:
@@ -164,6 +188,7 @@ class RunRecord:
     ttft_growth: float
     reasons: tuple[str, ...]
     wall_s: float
+    slo_attainment: float = math.nan
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready mapping (``reasons`` as a list)."""
@@ -301,7 +326,7 @@ def find_capacity(
             out = outcomes[state]
             rec = RunRecord(state.rate, out["sustained"], out["completion_ratio"],
                             out["tpot_ok_fraction"], out["ttft_growth"], tuple(out["reasons"]),
-                            out["wall_s"])
+                            out["wall_s"], out["slo_attainment"])
             trace.append(rec)
             if rec.sustained:
                 summaries[state.rate] = out["summary"]
@@ -379,10 +404,14 @@ def capacity_run(task: _CapacityRun, data_dir: Any = None) -> dict[str, Any]:
     sim = build_simulator(task.scenario, task.policy, seed=task.seed, data_dir=data_dir,
                           n_requests=task.n_requests, rate_rps=task.rate_rps, duration_s=None)
     summary = sim.run()
-    v = judge_simulator(sim, task.criterion)
+    if task.criterion.slo_attainment is None:
+        v = judge_simulator(sim, task.criterion)
+    else:
+        v = judge_attainment(summary, task.criterion)
     verdict = {"sustained": v.sustained, "completion_ratio": v.completion_ratio,
                "tpot_ok_fraction": v.tpot_ok_fraction, "ttft_growth": v.ttft_growth}
     return {**verdict, "reasons": list(v.reasons), "wall_s": time.perf_counter() - t,
+            "slo_attainment": summary["slo_attainment"],
             "summary": {**summary, **{k: v for k, v in verdict.items() if k != "sustained"}}
             if v.sustained else None}
 

@@ -37,6 +37,9 @@ def add_capacity_parser(sub: "argparse._SubParsersAction[argparse.ArgumentParser
     p.add_argument("--rel-tol", type=float, default=0.01, help="relative width of the final bracket")
     p.add_argument("--completion-tolerance", type=float, default=Criterion.completion_tolerance,
                    help="completions may fall this fraction short of arrivals (default %(default)s)")
+    p.add_argument("--slo-attainment", type=float, default=None, metavar="FRACTION",
+                   help="DistServe capacity goodput: the highest rate whose SLO attainment over all "
+                        "arrivals is >= FRACTION (e.g. 0.9), instead of the sustain criterion")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a scenario field, e.g. --set router.threshold_tokens=8000")
     p.add_argument("--json", action="store_true", help="print one JSON object")
@@ -84,7 +87,8 @@ def run_capacity(args: argparse.Namespace) -> int:
     if sys.stderr.isatty():
         print(f"capacity of {scenario.name}: bisection over simulated runs", file=sys.stderr)
     result = find_capacity(
-        scenario, args.policy, criterion=Criterion(completion_tolerance=args.completion_tolerance),
+        scenario, args.policy,
+        criterion=Criterion(completion_tolerance=args.completion_tolerance, slo_attainment=args.slo_attainment),
         seed=args.seed, n_requests=args.requests, start_rps=args.start_rps,
         rel_tol=args.rel_tol, data_dir=data_dir, on_run=progress_printer(),
         backend=backend_from_args(args, data_dir),
@@ -115,7 +119,7 @@ def format_capacity(result: CapacityResult) -> str:
     for r in result.trace:
         lines.append(f"  {r.rate_rps:9.4f} req/s  {'yes' if r.sustained else 'no '}  "
                      f"completions {r.completion_ratio:.3f}  TPOT ok {r.tpot_ok_fraction:.3f}  "
-                     f"TTFT growth {r.ttft_growth:.2f}")
+                     f"TTFT growth {r.ttft_growth:.2f}  SLO attainment {r.slo_attainment:.3f}")
     return "\n".join(lines)
 
 

@@ -206,7 +206,7 @@ def parse_scenario(raw: dict[str, Any], source: str = "<scenario>") -> Scenario:
     model = _parse_model(top, source)
 
     slo = _Fields(raw.get("slo", {}), "slo", source, {"ttft_s", "tpot_s"})
-    run = _Fields(raw.get("run", {}), "run", source, {"requests", "duration_s"})
+    run = _Fields(raw.get("run", {}), "run", source, {"requests", "duration_s", "warmup_s", "cooldown_s"})
     roles = _Fields(raw.get("roles", {}), "roles", source, {"switch_delay_s"})
     network = _Fields(raw.get("network", {}), "network", source, {"intra_dc_latency_us", "transfer_timeout_s"})
 
@@ -258,6 +258,10 @@ def parse_scenario(raw: dict[str, Any], source: str = "<scenario>") -> Scenario:
     duration = run.get("duration_s")
     if duration is not None:
         duration = run.number("duration_s", positive=True)
+    warmup, cooldown = run.number("warmup_s", 0.0, minimum=0), run.number("cooldown_s", 0.0, minimum=0)
+    if duration is not None and warmup + cooldown >= duration:
+        run.fail("warmup_s", f"warm-up + cool-down ({warmup:g} + {cooldown:g} s) leave no measurement "
+                             f"window in duration_s = {duration:g} s")
     return Scenario(
         name=top.string("name", Path(source).stem),
         description=str(raw.get("description", "")),
@@ -268,6 +272,8 @@ def parse_scenario(raw: dict[str, Any], source: str = "<scenario>") -> Scenario:
         workload=workload,
         requests=requests,
         duration_s=duration,
+        warmup_s=warmup,
+        cooldown_s=cooldown,
         seed=top.integer("seed", 0),
         ttft_slo_s=slo.number("ttft_s", 10.0, positive=True),
         tpot_slo_s=slo.number("tpot_s", 0.05, positive=True),

@@ -89,7 +89,11 @@ class FaultSpec:
 
 @dataclass(frozen=True)
 class Scenario:
-    """Everything needed to build a simulator, validated."""
+    """Everything needed to build a simulator, validated.
+
+    ``warmup_s`` / ``cooldown_s`` bound the goodput measurement window (arrivals after the
+    warm-up and before the arrival horizon minus the cool-down; ``docs/metrics.md``).
+    """
 
     name: str
     description: str
@@ -110,6 +114,8 @@ class Scenario:
     provisioner: dict[str, Any] = field(default_factory=dict)
     faults: tuple[FaultSpec, ...] = ()
     env: dict[str, Any] = field(default_factory=dict)
+    warmup_s: float = 0.0
+    cooldown_s: float = 0.0
 
     @property
     def default_threshold_tokens(self) -> float:

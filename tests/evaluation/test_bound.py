@@ -80,7 +80,8 @@ def test_prefill_bound_one_instance():
     reqs = [Request(i, 0.5, 30_000, 1) for i in range(3)]
     b = fluid_goodput_bound(tiny_sim(reqs), slot_s=0.5)
     assert b.good_max == pytest.approx(5.5 / (PREFILL_C0 + PREFILL_C1 * 30_000), rel=1e-6)
-    assert b.goodput_rps_max == pytest.approx(b.good_max / 0.5)
+    assert b.attainment_max == pytest.approx(b.good_max / 3)
+    assert b.goodput_rps_max == pytest.approx(b.good_max / 0.5)  # window [0, last arrival 0.5]
     assert b.hopeless == 0
     # the simulator (any router) gets one of them in time
     sim = tiny_sim([Request(i, 0.5, 30_000, 1) for i in range(3)])
@@ -136,6 +137,7 @@ def test_no_policy_beats_the_bound_on_bursty(seed, rate, policy):
     bound = fluid_goodput_bound(build_simulator(sc, policy, seed=seed, n_requests=150, rate_rps=rate))
     summary = sim.run()
     assert good_count(sim) <= bound.good_max + 1e-6
+    assert summary["slo_attainment"] <= bound.attainment_max + 1e-9
     assert summary["goodput_rps"] <= bound.goodput_rps_max + 1e-9
 
 
@@ -190,15 +192,15 @@ def test_cli_bad_input(capsys):
     assert main(["bound", "bursty_fluctuating", "--slot-s", "-1"]) == 2
 
 
-def test_span_only_tightens_the_goodput_bound():
-    # one request at t = 0 with 100 decode steps: it ends no sooner than 2 s + prefill, so a
-    # run where it is good spans at least that: goodput <= 1 / (0.02 + 0.01 + 2.0)
-    sim = tiny_sim([Request(0, 0.0, 100, 101), Request(1, 0.5, 100, 1)])
-    b = fluid_goodput_bound(sim, span_step_s=0.01)
-    assert b.good_max == pytest.approx(2.0)
-    assert b.goodput_rps_max <= b.good_max / b.last_arrival_s
-    # both good needs a span >= 2.03 s: 2 / 2.03; only the second good: 1 / 0.5 -> the max is 2
-    assert b.goodput_rps_max == pytest.approx(1 / 0.5, rel=0.05)
+def test_goodput_bound_counts_only_the_window():
+    # arrivals at 0, 1, 2, 3; window [1, 3 - 1] = [1, 2] holds rids 1 and 2 (both can be good)
+    reqs = [Request(i, float(i), 100, 1) for i in range(4)]
+    sc = parse_scenario(scenario_dict([pd_cluster()], run={"warmup_s": 1.0, "cooldown_s": 1.0}), "tiny.yaml")
+    b = fluid_goodput_bound(Simulator(sc, requests=reqs))
+    assert b.good_max == pytest.approx(4.0)
+    assert b.window_good_max == pytest.approx(2.0)
+    assert b.goodput_rps_max == pytest.approx(2.0 / 1.0)
+    assert b.attainment_max == pytest.approx(1.0)
 
 
 def test_cli_plot(tmp_path, capsys):
