@@ -19,6 +19,7 @@ def _user_errors() -> tuple[type[BaseException], ...]:
 
 
 def _add_subcommands(sub) -> None:
+    from prfaas_gym.benchmark.cli import add_benchmark_parser
     from prfaas_gym.commands.simulate import add_simulate_parser
     from prfaas_gym.env.cli import add_envs_parser
     from prfaas_gym.evaluation.bound_cli import add_bound_parser
@@ -30,7 +31,7 @@ def _add_subcommands(sub) -> None:
 
     for add in (add_simulate_parser, add_plan_parser, add_capacity_parser, add_compare_parser,
                 add_sweep_parser, add_bound_parser, add_perf_parser, add_envs_parser, add_export_parsers,
-                add_policy_parser):
+                add_policy_parser, add_benchmark_parser):
         add(sub)
 
 

@@ -123,12 +123,16 @@ class TrainSettings:
         return list(range(self.val_seed_start, self.val_seed_start + self.val_seeds))
 
     def check_seeds(self) -> None:
-        """Refuse overlapping train / validation / test seed ranges."""
+        """Refuse overlapping train / validation / test seed ranges, and training or
+        validation on any benchmark task's test seeds (``prfaas_gym.benchmark.tasks``)."""
+        from prfaas_gym.benchmark.tasks import check_training_seeds
+
         train = set(self.train_seeds)
         val = set(self.val_seed_list)
         test = set(range(self.test_seed_offset, self.test_seed_offset + self.test_seeds))
         if train & val or train & test or val & test:
             raise ValueError("seeds: train, validation and test seed ranges must not overlap")
+        check_training_seeds(train | val, "seeds")
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict (for the metadata record)."""

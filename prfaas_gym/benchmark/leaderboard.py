@@ -1,0 +1,383 @@
+"""The leaderboard: every applicable policy on a task's test seeds, against the best heuristic
+and the task's upper bound.
+
+The unit of work is a *cell*: one (task, policy, seed) simulation (:func:`evaluate_cell`) or
+one (task, seed) bound (:func:`bound_cell`); both are plain functions of picklable arguments
+returning plain dicts, so any ``map`` (a process pool, Ray) can run them. :func:`run_benchmark`
+caches every finished cell as a JSON file under ``out_dir`` and reuses the cells computed at
+the same code commit, so an interrupted run resumes where it stopped.
+
+Statistics are paired per seed (every policy sees the same workload on a seed): a policy's
+ratio to the best heuristic is the mean over test seeds of ``metric(policy) / metric(best)``
+with a Student-t 95% interval (``evaluation.stats``); its fraction of the bound is the mean
+over seeds of ``metric(policy) / bound``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterable, Sequence
+
+from prfaas_gym.benchmark.tasks import Task, get_task
+from prfaas_gym.evaluation.stats import mean_ci
+
+BOUND_KEY = {"slo_attainment": "attainment_max", "goodput_rps": "goodput_rps_max"}
+"""Task metric -> the bound's field that caps it (``evaluation.bound.GoodputBound``)."""
+
+TABLE_EXTRA = ("slo_attainment", "goodput_rps", "ttft_p90_all_s", "rejected")
+"""Context columns of the per-task table besides the headline metric."""
+
+Mapper = Callable[[Callable[..., dict], Iterable[tuple]], Iterable[dict]]
+
+
+# ------------------------------------------------------------------------------- policies
+def _scenario_key(name: str) -> str:
+    return str(name).removeprefix("envs/").removesuffix(".yaml")
+
+
+def heuristics_for(task: Task) -> list[str]:
+    """Registered heuristic policy specs that act on the task's knobs.
+
+    Routing tasks: every registered router. Provisioning tasks: the scenario's router with
+    every registered provisioner (``ROUTER+PROVISIONER``).
+    """
+    from prfaas_gym.policies.registry import PROVISIONERS, ROUTERS
+    from prfaas_gym.scenario import load_scenario
+
+    if "provision" in task.knobs:
+        router = load_scenario(task.scenario).router.get("name", "prfaas-threshold")
+        return [f"{router}+{p}" for p in PROVISIONERS]
+    return list(ROUTERS)
+
+
+def trained_for(task: Task) -> list[str]:
+    """Shipped trained policies (``trained:NAME``) made for the task's env and scenario
+    (metadata ``task`` equal to the task id, or its env id base and scenario)."""
+    from prfaas_gym.policies.trained import list_trained, load_metadata
+
+    out = []
+    base = task.env_id.split("-")[0]  # prfaas/Routing
+    for name in list_trained():
+        meta = load_metadata(f"trained:{name}")
+        if meta.get("task") == task.id:
+            out.append(f"trained:{name}")
+            continue
+        scenario = (meta.get("env_kwargs") or {}).get("scenario", "")
+        if str(meta.get("env_id", "")).startswith(base) and _scenario_key(scenario) == _scenario_key(task.scenario):
+            out.append(f"trained:{name}")
+    return out
+
+
+def policies_for(task: Task) -> list[str]:
+    """Every heuristic, then every shipped trained policy, applicable to the task."""
+    return heuristics_for(task) + trained_for(task)
+
+
+def is_heuristic(policy: str) -> bool:
+    """True for registered heuristics (not ``trained:``/model paths)."""
+    return not (policy.startswith("trained:") or policy.endswith(".zip") or "/" in policy)
+
+
+# ------------------------------------------------------------------------------- cells
+def evaluate_cell(task_id: str, policy: str, seed: int, *, n_requests: int | None = None,
+                  data_dir: str | None = None) -> dict:
+    """Run ``policy`` on ``task_id`` with ``seed``; the run's summary (numbers only)."""
+    from prfaas_gym.evaluation.compare import run_policy
+
+    task = get_task(task_id)
+    load = task.load
+    if n_requests is not None:
+        load["n_requests"] = n_requests
+    summary, _ = run_policy(task.scenario, policy, seed, data_dir=data_dir, **load)
+    return {k: v for k, v in summary.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+
+
+def bound_cell(task_id: str, seed: int, *, n_requests: int | None = None, data_dir: str | None = None) -> dict:
+    """The task's upper bound on ``seed`` (``GoodputBound.as_dict()``)."""
+    from prfaas_gym.evaluation.bound import goodput_upper_bound
+
+    task = get_task(task_id)
+    load = task.load
+    if n_requests is not None:
+        load["n_requests"] = n_requests
+    b = goodput_upper_bound(task.scenario, seed, data_dir=data_dir, slot_s=task.bound_slot_s,
+                            roles=task.bound_roles, **load)
+    return b.as_dict()
+
+
+def _call(args: tuple) -> dict:
+    fn, a, kw = args
+    return fn(*a, **kw)
+
+
+# ------------------------------------------------------------------------------- cache
+def code_commit() -> str:
+    """The package's git commit (``+dirty`` when its tracked files have local edits), or
+    ``unknown`` outside a git checkout: the cache key of finished cells."""
+    import subprocess
+
+    root = Path(__file__).resolve().parents[2]
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=root, capture_output=True,
+                              text=True, timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", "prfaas_gym", "envs"],
+                               cwd=root, capture_output=True, text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return (head + ("+dirty" if dirty else "")) if head else "unknown"
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9.-]+", "_", text).strip("_")
+
+
+@dataclass
+class CellStore:
+    """Finished cells as JSON files ``out_dir/<task>/cells/<kind>__<policy>__<seed>.json``."""
+
+    out_dir: Path
+    commit: str
+    settings: dict
+
+    def path(self, task: str, kind: str, policy: str, seed: int) -> Path:
+        return self.out_dir / _slug(task) / "cells" / f"{kind}__{_slug(policy)}__{seed}.json"
+
+    def get(self, task: str, kind: str, policy: str, seed: int) -> dict | None:
+        p = self.path(task, kind, policy, seed)
+        if not p.is_file():
+            return None
+        try:
+            doc = json.loads(p.read_text())
+        except (OSError, ValueError):
+            return None
+        if doc.get("commit") != self.commit or doc.get("settings") != self.settings or "+dirty" in self.commit:
+            return None
+        return doc["result"]
+
+    def put(self, task: str, kind: str, policy: str, seed: int, result: dict) -> None:
+        from prfaas_gym.commands.common import dump_json
+
+        p = self.path(task, kind, policy, seed)
+        p.parent.mkdir(parents=True, exist_ok=True)
+        tmp = p.with_suffix(".tmp")
+        tmp.write_text(dump_json({"commit": self.commit, "settings": self.settings, "result": result}))
+        tmp.replace(p)  # atomic: an interrupted run never leaves half a cell
+
+
+# ------------------------------------------------------------------------------- the run
+def run_benchmark(
+    task_ids: Sequence[str],
+    policies: Sequence[str] | None = None,
+    *,
+    out_dir: str | Path = "benchmark_results",
+    test_seeds: int | None = None,
+    n_requests: int | None = None,
+    data_dir: str | Path | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    map_fn: Mapper | None = None,
+) -> dict:
+    """Run the leaderboard; returns ``{"tasks": {id: table}, "runs": {id: rows}, "commit", ...}``.
+
+    Args:
+        task_ids: registered task ids.
+        policies: policy specs (default: :func:`policies_for` each task). Ratios need at
+            least one heuristic among them.
+        out_dir: cell cache and per-task outputs (``write_outputs``).
+        test_seeds: use only the first N test seeds (smoke runs; the table says so).
+        n_requests: override the task's request count (smoke runs; the table says so).
+        map_fn: ``map_fn(fn, iterable)`` running cells (default: the builtin ``map``).
+    """
+    tasks = [get_task(t) for t in task_ids]
+    if not tasks:
+        raise ValueError("--tasks: give at least one task")
+    if test_seeds is not None and test_seeds < 1:
+        raise ValueError("--test-seeds: must be >= 1")
+    if n_requests is not None and n_requests < 1:
+        raise ValueError("--requests: must be >= 1")
+    for t in tasks:
+        if t.needs_data and data_dir is None:
+            raise ValueError(f"task {t.id}: needs the data directory (--data-dir or PRFAAS_DATA_DIR)")
+    data = str(data_dir) if data_dir is not None else None
+    plan: dict[str, tuple[list[str], list[int]]] = {}
+    for t in tasks:
+        pols = list(policies) if policies else policies_for(t)
+        if len(set(pols)) != len(pols):
+            raise ValueError(f"--policies: duplicates in {pols}")
+        _check_policies(t, pols)
+        seeds = list(t.seeds.test[:test_seeds] if test_seeds else t.seeds.test)
+        plan[t.id] = (pols, seeds)
+    settings = {"test_seeds": test_seeds, "n_requests": n_requests}
+    store = CellStore(Path(out_dir), code_commit(), settings)
+
+    todo: list[tuple[str, str, str, int]] = []  # (task, kind, policy, seed)
+    cells: dict[tuple[str, str, str, int], dict] = {}
+    for tid, (pols, seeds) in plan.items():
+        for seed in seeds:
+            for kind, pol in [("bound", "bound")] + [("policy", p) for p in pols]:
+                key = (tid, kind, pol, seed)
+                hit = store.get(*key)
+                if hit is None:
+                    todo.append(key)
+                else:
+                    cells[key] = hit
+    total, done = len(cells) + len(todo), len(cells)
+    if progress is not None:
+        progress(done, total)
+    kw = {"n_requests": n_requests, "data_dir": data}
+    jobs = [((bound_cell, (tid, seed), kw) if kind == "bound" else (evaluate_cell, (tid, pol, seed), kw))
+            for tid, kind, pol, seed in todo]
+    for key, result in zip(todo, (map_fn or map)(_call, jobs)):
+        store.put(*key, result)
+        cells[key] = result
+        done += 1
+        if progress is not None:
+            progress(done, total)
+
+    doc: dict[str, Any] = {"tasks": {}, "runs": {}, "commit": store.commit, "settings": settings}
+    for t in tasks:
+        pols, seeds = plan[t.id]
+        runs = {p: [cells[(t.id, "policy", p, s)] for s in seeds] for p in pols}
+        bounds = [cells[(t.id, "bound", "bound", s)] for s in seeds]
+        doc["tasks"][t.id] = task_table(t, runs, bounds)
+        doc["runs"][t.id] = {"seeds": seeds, "policies": runs, "bounds": bounds}
+    return doc
+
+
+def _check_policies(task: Task, policies: Sequence[str]) -> None:
+    """Fail fast (before any run) on a policy spec the registry cannot build."""
+    from prfaas_gym.evaluation.compare import split_policy
+    from prfaas_gym.policies import make_provisioner, make_router
+    from prfaas_gym.scenario import load_scenario
+
+    sc = load_scenario(task.scenario)
+    for p in policies:
+        router, prov = split_policy(p)
+        make_router(router, sc)
+        make_provisioner(prov, sc)
+
+
+def _ratio(a: float, b: float) -> float:
+    if a is None or b is None or not (math.isfinite(a) and math.isfinite(b)) or b <= 0:
+        return math.nan
+    return a / b
+
+
+def task_table(task: Task, runs: dict[str, list[dict]], bounds: list[dict]) -> dict:
+    """One task's leaderboard entry (the ``benchmark run --json`` shape) from per-seed cells."""
+    metric = task.metric
+    values = {p: [r.get(metric, math.nan) for r in rs] for p, rs in runs.items()}
+    bound = [b[BOUND_KEY[metric]] for b in bounds]
+    heur = [p for p in runs if is_heuristic(p)]
+    means = {p: mean_ci(values[p])["mean"] for p in heur}
+    finite = [p for p in heur if means[p] is not None and math.isfinite(means[p])]
+    best = max(finite, key=lambda p: means[p]) if finite else None
+    results = {}
+    for p, v in values.items():
+        entry = mean_ci(v)
+        if best is not None:
+            entry["ratio_to_best_heuristic"] = mean_ci([_ratio(a, b) for a, b in zip(v, values[best])])
+        else:
+            entry["ratio_to_best_heuristic"] = {"mean": math.nan, "ci95": [math.nan, math.nan]}
+        fr = [_ratio(a, b) for a, b in zip(v, bound)]
+        entry["fraction_of_bound"] = mean_ci(fr)["mean"]
+        results[p] = entry
+    return {"metric": metric, "bound": mean_ci(bound), "best_heuristic": best, "results": results}
+
+
+# ------------------------------------------------------------------------------- outputs
+def _f(x: Any, digits: int = 3) -> str:
+    if x is None or (isinstance(x, float) and not math.isfinite(x)):
+        return "inf" if isinstance(x, float) and x == math.inf else "-"
+    return f"{x:.{digits}f}"
+
+
+def _ci(e: dict, digits: int = 3) -> str:
+    lo, hi = e["ci95"]
+    return f"{_f(e['mean'], digits)} [{_f(lo, digits)}, {_f(hi, digits)}]"
+
+
+def markdown_table(task: Task, table: dict, runs: dict) -> str:
+    """The task's leaderboard as a markdown table (best first)."""
+    res = table["results"]
+    order = sorted(res, key=lambda p: -(res[p]["mean"] if res[p]["mean"] is not None and
+                                        math.isfinite(res[p]["mean"]) else -math.inf))
+    seeds = runs["seeds"]
+    lines = [
+        f"### `{task.id}`",
+        "",
+        f"{task.description}. Scenario `{task.scenario}`, env `{task.env_id}` (knobs: "
+        f"{', '.join(task.knobs)}), metric `{table['metric']}`, test seeds {seeds[0]}-{seeds[-1]} "
+        f"({len(seeds)}). Bound (fluid LP, {task.bound_slot_s:g} s slots, roles={task.bound_roles}): "
+        f"{_ci(table['bound'])}.",
+        "",
+        f"| policy | {table['metric']} [95% CI] | ratio to best heuristic [95% CI, paired] | fraction of bound "
+        "| attainment | goodput (req/s) | TTFT p90, rejected = inf (s) | rejected |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for p in order:
+        e = res[p]
+        per_seed = runs["policies"][p]
+        extra = [mean_ci([r.get(k, math.nan) for r in per_seed])["mean"] for k in TABLE_EXTRA]
+        name = f"**{p}**" if p == table["best_heuristic"] else p
+        ttft = _p90_all(per_seed)
+        lines.append(f"| {name} | {_ci(e)} | {_ci(e['ratio_to_best_heuristic'])} | {_f(e['fraction_of_bound'])} "
+                     f"| {_f(extra[0])} | {_f(extra[1])} | {ttft} | {_f(extra[3], 1)} |")
+    return "\n".join(lines)
+
+
+def _p90_all(per_seed: list[dict]) -> str:
+    vals = [r.get("ttft_p90_all_s") for r in per_seed]
+    if any(v is None or (isinstance(v, float) and math.isinf(v)) for v in vals):
+        return "inf (some seeds)"
+    return _f(mean_ci(vals)["mean"], 1)
+
+
+def runs_csv(runs: dict) -> str:
+    """Per-(policy, seed) rows of every summary metric, plus the bound per seed."""
+    rows = []
+    for p, per_seed in runs["policies"].items():
+        for seed, r in zip(runs["seeds"], per_seed):
+            rows.append({"policy": p, "seed": seed, **r})
+    for seed, b in zip(runs["seeds"], runs["bounds"]):
+        rows.append({"policy": "bound", "seed": seed, **{k: v for k, v in b.items() if k != "roles"}})
+    keys: list[str] = []
+    for r in rows:
+        keys += [k for k in r if k not in keys]
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=keys)
+    w.writeheader()
+    w.writerows(rows)
+    return buf.getvalue()
+
+
+def leaderboard_json(doc: dict) -> dict:
+    """The ``benchmark run --json`` object: ``{"tasks": {id: table}}``."""
+    return {"tasks": doc["tasks"]}
+
+
+def write_outputs(doc: dict, out_dir: str | Path) -> list[Path]:
+    """Per task: ``leaderboard.md``, ``leaderboard.json``, ``runs.csv`` under ``out_dir/<task>/``."""
+    from prfaas_gym.commands.common import dump_json
+
+    written = []
+    for tid, table in doc["tasks"].items():
+        d = Path(out_dir) / _slug(tid)
+        d.mkdir(parents=True, exist_ok=True)
+        task = get_task(tid)
+        files = {
+            "leaderboard.md": markdown_table(task, table, doc["runs"][tid]) + "\n",
+            "leaderboard.json": dump_json({"task": task.as_dict(), "commit": doc["commit"],
+                                           "settings": doc["settings"], **table,
+                                           "runs": doc["runs"][tid]}) + "\n",
+            "runs.csv": runs_csv(doc["runs"][tid]),
+        }
+        for name, text in files.items():
+            (d / name).write_text(text)
+            written.append(d / name)
+    return written
