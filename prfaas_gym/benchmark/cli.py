@@ -7,6 +7,7 @@ import datetime as _dt
 from pathlib import Path
 
 from prfaas_gym.commands.common import add_data_dir_argument, dump_json, progress_bar, resolve_data_dir
+from prfaas_gym.parallel import BACKENDS
 
 DOC_COMMAND = "prfaas-gym benchmark run --data-dir $PRFAAS_DATA_DIR --doc docs/benchmark.md"
 
@@ -41,6 +42,10 @@ def add_benchmark_parser(sub) -> argparse.ArgumentParser:
     rp.add_argument("--doc", default=None, metavar="MD",
                     help="also write the full leaderboard page (docs/benchmark.md) to this file")
     rp.add_argument("--json", action="store_true", help="print one JSON object")
+    rp.add_argument("--workers", type=int, default=None, metavar="N",
+                    help="parallel worker processes (default 1: serial); with --backend ray, its CPUs")
+    rp.add_argument("--backend", choices=BACKENDS, default="local", help="local (default) or ray")
+    rp.add_argument("--address", default=None, metavar="ADDR", help="Ray cluster to join (--backend ray)")
     add_data_dir_argument(rp)
     rp.set_defaults(func=run_run)
     return p
@@ -67,6 +72,7 @@ def run_run(args: argparse.Namespace) -> int:
     """Handler of ``benchmark run``."""
     from prfaas_gym.benchmark.leaderboard import leaderboard_json, policies_for, run_benchmark, write_outputs
     from prfaas_gym.benchmark.tasks import TASKS, get_task
+    from prfaas_gym.parallel import backend_from_args
 
     data_dir = resolve_data_dir(args.data_dir)
     if args.tasks:
@@ -76,10 +82,12 @@ def run_run(args: argparse.Namespace) -> int:
     policies = [s.strip() for s in (args.policies or "").split(",") if s.strip()] or None
     n_cells = sum((1 + len(policies or policies_for(get_task(t)))) *
                   min(args.test_seeds or 10**9, len(get_task(t).seeds.test)) for t in task_ids)
-    update, close = progress_bar(n_cells, "benchmark")
+    args.resume = None  # the journal always lives in --out
+    backend = backend_from_args(args, data_dir)
+    update, close = progress_bar(n_cells, "benchmark", unit="run")
     try:
         doc = run_benchmark(task_ids, policies, out_dir=args.out, test_seeds=args.test_seeds,
-                            n_requests=args.requests, data_dir=data_dir, progress=update)
+                            n_requests=args.requests, data_dir=data_dir, progress=update, backend=backend)
     finally:
         close()
     write_outputs(doc, args.out)

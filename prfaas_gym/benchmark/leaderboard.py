@@ -3,9 +3,11 @@ and the task's upper bound.
 
 The unit of work is a *cell*: one (task, policy, seed) simulation (:func:`evaluate_cell`) or
 one (task, seed) bound (:func:`bound_cell`); both are plain functions of picklable arguments
-returning plain dicts, so any ``map`` (a process pool, Ray) can run them. :func:`run_benchmark`
-caches every finished cell as a JSON file under ``out_dir`` and reuses the cells computed at
-the same code commit, so an interrupted run resumes where it stopped.
+returning plain dicts. :func:`run_benchmark` runs the cells through
+:func:`prfaas_gym.parallel.map_tasks` (serial, ``--workers N`` processes, or Ray) with its
+journal in ``out_dir/journal``: every finished cell is appended there, keyed by the cell and
+the code commit (:func:`code_commit`), so an interrupted run resumes where it stopped and a
+run after a code change recomputes everything.
 
 Statistics are paired per seed (every policy sees the same workload on a seed): a policy's
 ratio to the best heuristic is the mean over test seeds of ``metric(policy) / metric(best)``
@@ -32,9 +34,6 @@ BOUND_KEY = {"slo_attainment": "attainment_max", "goodput_rps": "goodput_rps_max
 
 TABLE_EXTRA = ("slo_attainment", "goodput_rps", "ttft_p90_all_s", "rejected")
 """Context columns of the per-task table besides the headline metric."""
-
-Mapper = Callable[[Callable[..., dict], Iterable[tuple]], Iterable[dict]]
-
 
 # ------------------------------------------------------------------------------- policies
 def _scenario_key(name: str) -> str:
@@ -111,63 +110,37 @@ def bound_cell(task_id: str, seed: int, *, n_requests: int | None = None, data_d
     return b.as_dict()
 
 
-def _call(args: tuple) -> dict:
-    fn, a, kw = args
-    return fn(*a, **kw)
+def benchmark_cell(cell: tuple, data_dir: Any = None) -> dict:
+    """``(task, kind, policy, seed, n_requests, commit)`` -> the cell's result (``map_tasks``
+    task function; ``commit`` only keys the journal)."""
+    task_id, kind, policy, seed, n_requests, _commit = cell
+    data = str(data_dir) if data_dir is not None else None
+    if kind == "bound":
+        return bound_cell(task_id, seed, n_requests=n_requests, data_dir=data)
+    return evaluate_cell(task_id, policy, seed, n_requests=n_requests, data_dir=data)
 
 
-# ------------------------------------------------------------------------------- cache
 def code_commit() -> str:
-    """The package's git commit (``+dirty`` when its tracked files have local edits), or
-    ``unknown`` outside a git checkout: the cache key of finished cells."""
+    """The package's git commit, plus a hash of uncommitted edits to ``prfaas_gym/`` and
+    ``envs/`` (``+dirty.<hash>``), or ``unknown`` outside a git checkout: the journal key."""
+    import hashlib
     import subprocess
 
     root = Path(__file__).resolve().parents[2]
     try:
         head = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=root, capture_output=True,
                               text=True, timeout=10).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", "prfaas_gym", "envs"],
-                               cwd=root, capture_output=True, text=True, timeout=10).stdout.strip()
+        diff = subprocess.run(["git", "diff", "HEAD", "--", "prfaas_gym", "envs"], cwd=root,
+                              capture_output=True, timeout=30).stdout
     except (OSError, subprocess.SubprocessError):
         return "unknown"
-    return (head + ("+dirty" if dirty else "")) if head else "unknown"
+    if not head:
+        return "unknown"
+    return head + (f"+dirty.{hashlib.sha256(diff).hexdigest()[:8]}" if diff else "")
 
 
 def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9.-]+", "_", text).strip("_")
-
-
-@dataclass
-class CellStore:
-    """Finished cells as JSON files ``out_dir/<task>/cells/<kind>__<policy>__<seed>.json``."""
-
-    out_dir: Path
-    commit: str
-    settings: dict
-
-    def path(self, task: str, kind: str, policy: str, seed: int) -> Path:
-        return self.out_dir / _slug(task) / "cells" / f"{kind}__{_slug(policy)}__{seed}.json"
-
-    def get(self, task: str, kind: str, policy: str, seed: int) -> dict | None:
-        p = self.path(task, kind, policy, seed)
-        if not p.is_file():
-            return None
-        try:
-            doc = json.loads(p.read_text())
-        except (OSError, ValueError):
-            return None
-        if doc.get("commit") != self.commit or doc.get("settings") != self.settings or "+dirty" in self.commit:
-            return None
-        return doc["result"]
-
-    def put(self, task: str, kind: str, policy: str, seed: int, result: dict) -> None:
-        from prfaas_gym.commands.common import dump_json
-
-        p = self.path(task, kind, policy, seed)
-        p.parent.mkdir(parents=True, exist_ok=True)
-        tmp = p.with_suffix(".tmp")
-        tmp.write_text(dump_json({"commit": self.commit, "settings": self.settings, "result": result}))
-        tmp.replace(p)  # atomic: an interrupted run never leaves half a cell
 
 
 # ------------------------------------------------------------------------------- the run
@@ -180,7 +153,7 @@ def run_benchmark(
     n_requests: int | None = None,
     data_dir: str | Path | None = None,
     progress: Callable[[int, int], None] | None = None,
-    map_fn: Mapper | None = None,
+    backend: Any = None,
 ) -> dict:
     """Run the leaderboard; returns ``{"tasks": {id: table}, "runs": {id: rows}, "commit", ...}``.
 
@@ -188,11 +161,16 @@ def run_benchmark(
         task_ids: registered task ids.
         policies: policy specs (default: :func:`policies_for` each task). Ratios need at
             least one heuristic among them.
-        out_dir: cell cache and per-task outputs (``write_outputs``).
-        test_seeds: use only the first N test seeds (smoke runs; the table says so).
-        n_requests: override the task's request count (smoke runs; the table says so).
-        map_fn: ``map_fn(fn, iterable)`` running cells (default: the builtin ``map``).
+        out_dir: the journal (``out_dir/journal``) and the per-task outputs (:func:`write_outputs`).
+        test_seeds: use only the first N test seeds (smoke runs; the outputs say so).
+        n_requests: override the task's request count (smoke runs; the outputs say so).
+        backend: a :class:`prfaas_gym.parallel.Backend` (default: serial); its ``resume_dir``
+            is replaced by ``out_dir/journal``.
     """
+    from dataclasses import replace
+
+    from prfaas_gym.parallel import SERIAL, map_tasks
+
     tasks = [get_task(t) for t in task_ids]
     if not tasks:
         raise ValueError("--tasks: give at least one task")
@@ -203,7 +181,6 @@ def run_benchmark(
     for t in tasks:
         if t.needs_data and data_dir is None:
             raise ValueError(f"task {t.id}: needs the data directory (--data-dir or PRFAAS_DATA_DIR)")
-    data = str(data_dir) if data_dir is not None else None
     plan: dict[str, tuple[list[str], list[int]]] = {}
     for t in tasks:
         pols = list(policies) if policies else policies_for(t)
@@ -212,38 +189,20 @@ def run_benchmark(
         _check_policies(t, pols)
         seeds = list(t.seeds.test[:test_seeds] if test_seeds else t.seeds.test)
         plan[t.id] = (pols, seeds)
+    commit = code_commit()
+    cells = [(tid, kind, pol, seed, n_requests, commit)
+             for tid, (pols, seeds) in plan.items() for seed in seeds
+             for kind, pol in [("bound", "bound")] + [("policy", p) for p in pols]]
+    backend = replace(backend or SERIAL, resume_dir=(Path(out_dir) / "journal").resolve(),
+                      data_dir=Path(data_dir) if data_dir is not None else None)
+    results = dict(zip([c[:4] for c in cells], map_tasks(benchmark_cell, cells, backend, progress=progress)))
+
     settings = {"test_seeds": test_seeds, "n_requests": n_requests}
-    store = CellStore(Path(out_dir), code_commit(), settings)
-
-    todo: list[tuple[str, str, str, int]] = []  # (task, kind, policy, seed)
-    cells: dict[tuple[str, str, str, int], dict] = {}
-    for tid, (pols, seeds) in plan.items():
-        for seed in seeds:
-            for kind, pol in [("bound", "bound")] + [("policy", p) for p in pols]:
-                key = (tid, kind, pol, seed)
-                hit = store.get(*key)
-                if hit is None:
-                    todo.append(key)
-                else:
-                    cells[key] = hit
-    total, done = len(cells) + len(todo), len(cells)
-    if progress is not None:
-        progress(done, total)
-    kw = {"n_requests": n_requests, "data_dir": data}
-    jobs = [((bound_cell, (tid, seed), kw) if kind == "bound" else (evaluate_cell, (tid, pol, seed), kw))
-            for tid, kind, pol, seed in todo]
-    for key, result in zip(todo, (map_fn or map)(_call, jobs)):
-        store.put(*key, result)
-        cells[key] = result
-        done += 1
-        if progress is not None:
-            progress(done, total)
-
-    doc: dict[str, Any] = {"tasks": {}, "runs": {}, "commit": store.commit, "settings": settings}
+    doc: dict[str, Any] = {"tasks": {}, "runs": {}, "commit": commit, "settings": settings}
     for t in tasks:
         pols, seeds = plan[t.id]
-        runs = {p: [cells[(t.id, "policy", p, s)] for s in seeds] for p in pols}
-        bounds = [cells[(t.id, "bound", "bound", s)] for s in seeds]
+        runs = {p: [results[(t.id, "policy", p, s)] for s in seeds] for p in pols}
+        bounds = [results[(t.id, "bound", "bound", s)] for s in seeds]
         doc["tasks"][t.id] = task_table(t, runs, bounds)
         doc["runs"][t.id] = {"seeds": seeds, "policies": runs, "bounds": bounds}
     return doc
