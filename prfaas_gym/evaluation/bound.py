@@ -208,7 +208,14 @@ def fluid_goodput_bound(sim: "Simulator", *, slot_s: float = 1.0, roles: str = "
     good_max, hopeless, variables = lp.solve()
     start, end = sim_window(sim)
     measured = [start <= r.arrival_s <= end for r in sim.requests]
-    window_good = good_max if all(measured) else lp.solve(measured)[0]
+    n_measured = sum(measured)
+    if all(measured):
+        window_good = good_max
+    elif good_max >= len(sim.requests) - hopeless - 1e-6:
+        # every feasible request is fully good in the optimum: so is every measured one
+        window_good = float(n_measured - sum(1 for i in lp.hopeless_ids if measured[i]))
+    else:
+        window_good = lp.solve(measured)[0]
     n = len(sim.requests)
     return GoodputBound(
         seed=sim.seed, requests=n, good_max=good_max, hopeless=hopeless,
@@ -283,6 +290,7 @@ class _FluidLP:
         upper: list[float] = [1.0] * n  # y_i <= 1; the rest below
         nv = n
         hopeless = 0
+        hopeless_ids: list[int] = []
 
         def cap_row(key: tuple) -> int:
             row = cap_index.get(key)
@@ -297,6 +305,7 @@ class _FluidLP:
             steps = req.output_tokens - 1
             if not fastest <= ttft:
                 hopeless += 1
+                hopeless_ids.append(i)
                 upper[i] = 0.0
                 continue
             first, last = int(a // slot_s), int((a + ttft) // slot_s)
@@ -345,6 +354,7 @@ class _FluidLP:
                       A_eq=a_eq, b_eq=np.zeros(2 * n), bounds=bounds, method="highs")
         if res.status != 0:
             raise RuntimeError(f"bound: the LP solver failed ({res.message})")
+        self.hopeless_ids = hopeless_ids
         return float(-res.fun), hopeless, nv
 
 

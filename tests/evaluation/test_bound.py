@@ -201,6 +201,10 @@ def test_goodput_bound_counts_only_the_window():
     assert b.window_good_max == pytest.approx(2.0)
     assert b.goodput_rps_max == pytest.approx(2.0 / 1.0)
     assert b.attainment_max == pytest.approx(1.0)
+    # a hopeless request (60k tokens: 6 s of prefill > the 5 s TTFT SLO) inside the window
+    reqs = [Request(i, t, 60_000 if t == 1.5 else 100, 1) for i, t in enumerate([0.0, 1.0, 1.5, 2.0, 3.0])]
+    b = fluid_goodput_bound(Simulator(sc, requests=reqs))
+    assert (b.good_max, b.hopeless, b.window_good_max) == (pytest.approx(4.0), 1, pytest.approx(2.0))
 
 
 def test_cli_plot(tmp_path, capsys):
