@@ -23,8 +23,8 @@ METRICS = ("slo_attainment", "goodput_rps")
 
 KNOBS = ("route", "provision")
 """``route``: per-request prefill (and decode) placement and rejection, the Router API
-(``prfaas/Routing-v0``); ``provision``: the PD clusters' prefill/decode split every
-provisioning interval, the Provisioner API (``prfaas/Provisioning-v0``)."""
+(``prfaas/Routing-v1``); ``provision``: the PD clusters' prefill/decode split every
+provisioning interval, the Provisioner API (``prfaas/Provisioning-v1``)."""
 
 TRAIN_SEEDS = tuple(range(0, 1000))
 VALIDATION_SEEDS = tuple(range(5000, 5010))
@@ -122,8 +122,8 @@ class Task:
         return d
 
 
-ROUTING = "prfaas/Routing-v0"
-PROVISIONING = "prfaas/Provisioning-v0"
+ROUTING = "prfaas/Routing-v1"
+PROVISIONING = "prfaas/Provisioning-v1"
 
 _TASKS: tuple[Task, ...] = (
     Task("prfaas/paper-steady-v1", "paper/prfaas_pd",
