@@ -262,11 +262,14 @@ def _ci(e: dict, digits: int = 3) -> str:
 
 
 def markdown_table(task: Task, table: dict, runs: dict) -> str:
-    """The task's leaderboard as a markdown table (best first)."""
+    """The task's leaderboard as a markdown table (best first; ties keep registry order)."""
     res = table["results"]
     order = sorted(res, key=lambda p: -(res[p]["mean"] if res[p]["mean"] is not None and
                                         math.isfinite(res[p]["mean"]) else -math.inf))
     seeds = runs["seeds"]
+    extra = [k for k in TABLE_EXTRA if k != table["metric"]]
+    names = {"slo_attainment": "attainment", "goodput_rps": "goodput (req/s)",
+             "ttft_p90_all_s": "TTFT p90, rejected = inf (s)", "rejected": "rejected"}
     lines = [
         f"### `{task.id}`",
         "",
@@ -275,18 +278,24 @@ def markdown_table(task: Task, table: dict, runs: dict) -> str:
         f"({len(seeds)}). Bound (fluid LP, {task.bound_slot_s:g} s slots, roles={task.bound_roles}): "
         f"{_ci(table['bound'])}.",
         "",
-        f"| policy | {table['metric']} [95% CI] | ratio to best heuristic [95% CI, paired] | fraction of bound "
-        "| attainment | goodput (req/s) | TTFT p90, rejected = inf (s) | rejected |",
-        "|---|---|---|---|---|---|---|---|",
+        f"| policy | {table['metric']} [95% CI] | ratio to best heuristic [95% CI, paired] | fraction of bound | "
+        + " | ".join(names[k] for k in extra) + " |",
+        "|---|---|---|---|" + "---|" * len(extra),
     ]
     for p in order:
         e = res[p]
         per_seed = runs["policies"][p]
-        extra = [mean_ci([r.get(k, math.nan) for r in per_seed])["mean"] for k in TABLE_EXTRA]
+        cols = []
+        for k in extra:
+            if k == "ttft_p90_all_s":
+                cols.append(_p90_all(per_seed))
+            else:
+                cols.append(_f(mean_ci([r.get(k, math.nan) for r in per_seed])["mean"], 1 if k == "rejected" else 3))
         name = f"**{p}**" if p == table["best_heuristic"] else p
-        ttft = _p90_all(per_seed)
-        lines.append(f"| {name} | {_ci(e)} | {_ci(e['ratio_to_best_heuristic'])} | {_f(e['fraction_of_bound'])} "
-                     f"| {_f(extra[0])} | {_f(extra[1])} | {ttft} | {_f(extra[3], 1)} |")
+        lines.append(f"| {name} | {_ci(e)} | {_ci(e['ratio_to_best_heuristic'])} | {_f(e['fraction_of_bound'])} | "
+                     + " | ".join(cols) + " |")
+    if task.notes:
+        lines += ["", f"Note: {task.notes}"]
     return "\n".join(lines)
 
 

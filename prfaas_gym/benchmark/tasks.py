@@ -66,6 +66,7 @@ class Task:
         seeds: the seed splits.
         bound_slot_s: LP time slot of the task's bound (``evaluation.bound``).
         needs_data: the scenario replays a trace from the data directory.
+        notes: known limits of the task's interface or bound (shown under its table).
     """
 
     id: str
@@ -80,6 +81,7 @@ class Task:
     seeds: SeedSplits = field(default_factory=SeedSplits)
     bound_slot_s: float = 1.0
     needs_data: bool = False
+    notes: str = ""
 
     def __post_init__(self) -> None:
         if self.metric not in METRICS:
@@ -142,14 +144,19 @@ _TASKS: tuple[Task, ...] = (
     Task("prfaas/diurnal-v1", "diurnal_day",
          "a diurnal day (ServeGen swing 0.4x-1.6x, 6x time-compressed) on the case-study "
          "deployment: move PD instances between prefill and decode every 120 s",
-         PROVISIONING, ("provision",), bound_slot_s=30.0),
+         PROVISIONING, ("provision",), bound_slot_s=30.0,
+         notes="The bound lets every PD instance time-share both roles with no switch delay (roles=any)."),
     Task("prfaas/three-region-v1", "three_region",
          "three PD regions with uneven traffic (0.5/0.3/0.2) sharing one PrfaaS cluster over a "
          "100 Gbps mesh; requests may be prefilled and decoded outside their home region",
-         ROUTING, ("route",), n_requests=3000, bound_slot_s=2.0),
+         ROUTING, ("route",), n_requests=3000, bound_slot_s=2.0,
+         notes="The simulator's Router API places decode in any region (RouteDecision.decode_cluster, "
+               "KV over the inter-region links), but Routing-v1's action chooses the prefill slot only "
+               "(decode at home) and no registered heuristic places decode away from home yet."),
     Task("prfaas/link-outage-v1", "link_outage",
          "the case-study deployment whose cross-DC link fails twice (3 and 1 min) and runs at "
-         "40% for 5 min: keep serving locally, recover after", ROUTING, ("route",), bound_slot_s=2.0),
+         "40% for 5 min: keep serving locally, recover after", ROUTING, ("route",), bound_slot_s=2.0,
+         notes="The bound ignores links and faults, so it does not see the outage: it is loose here."),
 )
 
 TASKS: dict[str, Task] = {t.id: t for t in _TASKS}
