@@ -49,7 +49,8 @@ CONTROL_VERSION_DOC = """
     * v1: invalid actions (NaN, out of range, masked P/D moves) handled by ``invalid_action``
       (v0: NaN thresholds leaked into the observation, out-of-range P/D moves moved several
       instances, NaN discrete actions raised); action masks; ``info["ended_rids"]``;
-      ``step()`` after the end raises; arguments checked.
+      ``step()`` after the end raises; arguments checked; ``snapshot_staleness_s`` and
+      ``snapshot_noise`` (the load metrics as a live controller sees them).
     * v0: initial version.
 """
 

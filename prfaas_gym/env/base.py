@@ -13,7 +13,10 @@ from typing import Any
 
 import gymnasium as gym
 
+import numpy as np
+
 from prfaas_gym.env.driver import EnvSimulator
+from prfaas_gym.env.snapshot import SnapshotView
 from prfaas_gym.env.rewards import LatencyIntegrator, Outcome, RewardConfig, reward_parts, tally
 from prfaas_gym.scenario import load_scenario
 
@@ -98,11 +101,15 @@ class PrfaasEnvBase(gym.Env):
         overrides: dict[str, Any] | None = None,
         invalid_action: str = "reject",
         credit: str = "end",
+        snapshot_staleness_s: float = 0.0,
+        snapshot_noise: float = 0.0,
     ) -> None:
         if invalid_action not in INVALID_ACTION_MODES:
             raise ValueError(f"invalid_action: expected one of {', '.join(INVALID_ACTION_MODES)}, "
                              f"got {invalid_action!r}")
         self.invalid_action = invalid_action
+        self.snapshot_staleness_s = check_number("snapshot_staleness_s", snapshot_staleness_s, 0.0)
+        self.snapshot_noise = check_number("snapshot_noise", snapshot_noise, 0.0)
         self.scenario_name = str(scenario)
         self.scenario = load_scenario(scenario, overrides)
         self.data_dir = data_dir if data_dir is not None else os.environ.get("PRFAAS_DATA_DIR")
@@ -159,6 +166,9 @@ class PrfaasEnvBase(gym.Env):
         self._bytes_sent = 0.0
         self._return = 0.0
         self._invalid = 0
+        # the metrics view (staleness, noise): own RNG stream, so the workload is unchanged
+        self._view = SnapshotView(self.snapshot_staleness_s, self.snapshot_noise,
+                                  np.random.default_rng([ep_seed, 0x5EED]))
         self._integrator = None
         if self.reward_config.credit == "integrated":
             sc = self.scenario

@@ -74,11 +74,14 @@ class ControlEnvBase(PrfaasEnvBase):
         overrides: dict[str, Any] | None = None,
         invalid_action: str = "reject",
         credit: str = "end",
+        snapshot_staleness_s: float = 0.0,
+        snapshot_noise: float = 0.0,
         interval_key: str = "control_interval_s",
     ) -> None:
         super().__init__(scenario, reward=reward, n_requests=n_requests, max_sim_time_s=max_sim_time_s,
                          max_steps=max_steps, data_dir=data_dir, env_config=env_config, overrides=overrides,
-                         invalid_action=invalid_action, credit=credit)
+                         invalid_action=invalid_action, credit=credit,
+                         snapshot_staleness_s=snapshot_staleness_s, snapshot_noise=snapshot_noise)
         if interval_s is not None:
             self.interval_s = check_number("interval_s", interval_s, MIN_INTERVAL_S)
         else:
@@ -217,7 +220,7 @@ class ControlEnvBase(PrfaasEnvBase):
             reject_frac=o.rejected / ended if ended else 0.0,
             threshold_frac=t / self.threshold_max_tokens,
         )
-        return encode_control_obs(self._reader.read(), win)
+        return encode_control_obs(self._view(self._reader.read()), win)
 
     # ------------------------------------------------------------------ controls
     def _set_threshold(self, tokens: float) -> None:

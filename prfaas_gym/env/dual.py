@@ -49,7 +49,8 @@ class DualTimescaleEnv(ControlEnvBase):
     {CONTROL_END_DOC}
     ## Arguments
     ``scenario``, ``reward``, ``n_requests``, ``max_sim_time_s``, ``max_steps``,
-    ``data_dir``, ``invalid_action``, ``credit``, ``env_config``, ``overrides`` as for
+    ``data_dir``, ``invalid_action``, ``credit``, ``snapshot_staleness_s``,
+    ``snapshot_noise``, ``env_config``, ``overrides`` as for
     ``prfaas/Routing-v1``;
     ``interval_s`` (overrides ``control_interval_s``), ``provision_every`` (overrides k),
     ``bandwidth_cap`` (False).
@@ -76,11 +77,14 @@ class DualTimescaleEnv(ControlEnvBase):
         overrides: dict[str, Any] | None = None,
         invalid_action: str = "reject",
         credit: str = "end",
+        snapshot_staleness_s: float = 0.0,
+        snapshot_noise: float = 0.0,
     ) -> None:
         super().__init__(scenario, interval_s=interval_s, reward=reward, n_requests=n_requests,
                          max_sim_time_s=max_sim_time_s, max_steps=max_steps, data_dir=data_dir,
                          env_config=env_config, overrides=overrides,
-                         invalid_action=invalid_action, credit=credit, interval_key="control_interval_s")
+                         invalid_action=invalid_action, credit=credit,
+                         snapshot_staleness_s=snapshot_staleness_s, snapshot_noise=snapshot_noise, interval_key="control_interval_s")
         if not self.pd_clusters:
             raise ValueError(f"{self.scenario_name}: DualTimescale needs at least one PD cluster")
         if provision_every is None:

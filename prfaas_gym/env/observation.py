@@ -30,7 +30,8 @@ feature                  count  meaning                                    unit 
 ``link_util[l]``         L      aggregate rate / nominal                   fraction     [0, 1]
 ``link_flows[l]``        L      f / (f + 8), concurrent transfers          flows        [0, 1]
 ``input_len``            1      log2(1 + prompt tokens) / 17               tokens       [0, 1]
-``output_len``           1      log2(1 + output tokens) / 17 (0: unknown)  tokens       [0, 1]
+``output_len``           1      log2(1 + output tokens) / 17 (0: unknown;  tokens       [0, 1]
+                                the env's default, see oracle_features)
 =======================  =====  =========================================  ===========  ======
 
 Control observation (``encode_control_obs``, Threshold/Provisioning/DualTimescale): the same

@@ -45,7 +45,8 @@ class ProvisioningEnv(ControlEnvBase):
     {CONTROL_END_DOC}
     ## Arguments
     ``scenario``, ``reward``, ``n_requests``, ``max_sim_time_s``, ``max_steps``,
-    ``data_dir``, ``invalid_action``, ``credit``, ``env_config``, ``overrides`` as for
+    ``data_dir``, ``invalid_action``, ``credit``, ``snapshot_staleness_s``,
+    ``snapshot_noise``, ``env_config``, ``overrides`` as for
     ``prfaas/Routing-v1``;
     ``interval_s`` (overrides ``provision_interval_s``).
 
@@ -67,11 +68,14 @@ class ProvisioningEnv(ControlEnvBase):
         overrides: dict[str, Any] | None = None,
         invalid_action: str = "reject",
         credit: str = "end",
+        snapshot_staleness_s: float = 0.0,
+        snapshot_noise: float = 0.0,
     ) -> None:
         super().__init__(scenario, interval_s=interval_s, reward=reward, n_requests=n_requests,
                          max_sim_time_s=max_sim_time_s, max_steps=max_steps, data_dir=data_dir,
                          env_config=env_config, overrides=overrides,
-                         invalid_action=invalid_action, credit=credit, interval_key="provision_interval_s")
+                         invalid_action=invalid_action, credit=credit,
+                         snapshot_staleness_s=snapshot_staleness_s, snapshot_noise=snapshot_noise, interval_key="provision_interval_s")
         if not self.pd_clusters:
             raise ValueError(f"{self.scenario_name}: Provisioning needs at least one PD cluster")
         self.action_space = spaces.MultiDiscrete([3] * len(self.pd_clusters))

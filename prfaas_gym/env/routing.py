@@ -78,7 +78,13 @@ class RoutingEnv(PrfaasEnvBase):
     | link_util | L | aggregate rate / nominal bandwidth | fraction | [0, 1] |
     | link_flows | L | f/(f+8), concurrent transfers | flows | [0, 1] |
     | input_len | 1 | log2(1+prompt tokens)/17 | tokens | [0, 1] |
-    | output_len | 1 | log2(1+output tokens)/17 | tokens | [0, 1] |
+    | output_len | 1 | log2(1+output tokens)/17; 0 unless ``oracle_features`` | tokens | [0, 1] |
+
+    The true output length is an oracle feature (a live router does not know it): hidden
+    (0, "unknown") unless ``oracle_features=True``. The load metrics are the router's view
+    (:class:`~prfaas_gym.env.snapshot.SnapshotView`): ``snapshot_staleness_s`` (0) holds a
+    snapshot until it is that old, ``snapshot_noise`` (0) multiplies each load metric by
+    ``max(0, 1 + noise * N(0, 1))`` at each refresh. The action mask is always exact.
 
     ## Rewards
     Paid for the requests that ended since the previous step (their ids in
@@ -112,7 +118,8 @@ class RoutingEnv(PrfaasEnvBase):
     ``max_sim_time_s``, ``max_steps``, ``data_dir`` (trace root, default
     ``$PRFAAS_DATA_DIR``), ``allow_reject`` (True), ``pull_slots`` (True),
     ``max_instance_slots`` (scenario ``env.max_instance_slots``, 16), ``invalid_action``
-    (reject, penalize, fallback), ``credit`` (end, integrated), ``env_config``
+    (reject, penalize, fallback), ``credit`` (end, integrated), ``oracle_features``
+    (False), ``snapshot_staleness_s`` (0), ``snapshot_noise`` (0), ``env_config``
     (overrides scenario ``env:`` keys), ``overrides`` (dotted scenario overrides). Bad values
     raise ``ValueError`` naming the argument.
 
@@ -120,7 +127,8 @@ class RoutingEnv(PrfaasEnvBase):
     * v1: invalid actions reject by default (``invalid_action``; v0 fell back to the
       threshold rule); the episode ends with the last arrival and the backlog is reported
       in ``info["after_window"]`` instead of paid on the final step; ``info["ended_rids"]``;
-      ``credit="integrated"``; observations never hold NaN (a pull over a down link).
+      ``credit="integrated"``; observations never hold NaN (a pull over a down link); the
+      true output length is hidden unless ``oracle_features=True``; stale/noisy snapshots.
     * v0: initial version.
     """
 
@@ -136,20 +144,25 @@ class RoutingEnv(PrfaasEnvBase):
         allow_reject: bool = True,
         pull_slots: bool = True,
         max_instance_slots: int | None = None,
+        oracle_features: bool = False,
         env_config: dict[str, Any] | None = None,
         overrides: dict[str, Any] | None = None,
         invalid_action: str = "reject",
         credit: str = "end",
+        snapshot_staleness_s: float = 0.0,
+        snapshot_noise: float = 0.0,
     ) -> None:
         super().__init__(scenario, reward=reward, n_requests=n_requests, max_sim_time_s=max_sim_time_s,
                          max_steps=max_steps, data_dir=data_dir, env_config=env_config, overrides=overrides,
-                         invalid_action=invalid_action, credit=credit)
+                         invalid_action=invalid_action, credit=credit,
+                         snapshot_staleness_s=snapshot_staleness_s, snapshot_noise=snapshot_noise)
         lay = self._layout_sim
         mis = int(check_number("max_instance_slots", max_instance_slots, 1, integer=True)
                   if max_instance_slots is not None else self.config["max_instance_slots"])
         self.slots: tuple[Slot, ...] = build_slots(lay, mis, pull_slots)
         self.slot_labels = [s.label for s in self.slots]
         self.allow_reject = bool(allow_reject)
+        self.oracle_features = bool(oracle_features)
         self._decisions = [slot_decision(s) for s in self.slots]
         self._pulls = pull_slot_refs(self.slots)
         self._n_actions = len(self.slots)
@@ -189,7 +202,7 @@ class RoutingEnv(PrfaasEnvBase):
     # ------------------------------------------------------------------ gym API
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         sim = self._reset_sim(seed, external_routing=True)
-        self._reader = SnapshotReader(sim, self.slots)
+        self._reader = SnapshotReader(sim, self.slots, self.oracle_features)
         self._req = sim.next_decision(self.max_sim_time_s)
         obs = self._observe()
         return obs, {"sim_time_s": sim.env.now, "dt_s": 0.0, "action_mask": np.array(self._mask, dtype=np.int8)}
@@ -259,5 +272,7 @@ class RoutingEnv(PrfaasEnvBase):
         req = self._req
         feats = reader.request(req) if req is not None else self._empty_features
         self._snap, self._feats = snap, feats
+        # the mask is the env's truth (what it accepts); the observation is the router's view
         self._mask = request_mask(self.slots, snap, feats, self.allow_reject, reader.slot_reach, self._pulls)
-        return encode_routing_obs(snap, feats)
+        view = self._view
+        return encode_routing_obs(view(snap) if view.active else snap, feats)

@@ -27,6 +27,8 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, NamedTuple, Sequence
 
+import numpy as np
+
 from prfaas_gym.sim.instance import PREFILL, UP
 
 if TYPE_CHECKING:
@@ -148,10 +150,13 @@ class SnapshotReader:
 
     Built once per simulator (it keeps references to its clusters, instances and links,
     which never change identity during a run); :meth:`read` uses public attributes only.
+    ``oracle_output_len``: :meth:`request` reports the request's true output length (an
+    oracle feature no live router has); otherwise 0, the encoding of "unknown".
     """
 
-    def __init__(self, sim: "Simulator", slots: tuple[Slot, ...]) -> None:
+    def __init__(self, sim: "Simulator", slots: tuple[Slot, ...], oracle_output_len: bool = False) -> None:
         self.sim = sim
+        self.oracle_output_len = bool(oracle_output_len)
         self.env = sim.env
         self.clusters = list(sim.clusters)
         self.links = list(sim.links)
@@ -302,7 +307,59 @@ class SnapshotReader:
                 if wait < math.inf:
                     # public API: predicted TTFT with the pull, minus the queueing part
                     svc[k] = sim.predicted_ttft_s(req, dst, src) - wait
-        return RequestFeatures(inp, req.output_tokens, cached, svc, sim.home_cluster(req))
+        return RequestFeatures(inp, req.output_tokens if self.oracle_output_len else 0, cached, svc,
+                               sim.home_cluster(req))
+
+
+class SnapshotView:
+    """What a deployed router sees of the cluster: metrics refreshed periodically and noisy.
+
+    A live router reads load metrics from a periodically refreshed source (a Prometheus
+    scrape, a metrics-publisher interval, KV events), not the engines' state at the
+    instant of the decision. This models that as *sample and hold*: a snapshot is kept
+    until it is ``staleness_s`` old and then replaced by a fresh one at the next read (so
+    the age seen at a decision lies in [0, ``staleness_s``); reads happen at decisions only,
+    so with sparse decisions the age is below the scrape period's). Each refresh multiplies
+    the load metrics (queues, waits, decode memory/batch/queue, link bandwidth, utilisation
+    and flows) by independent factors ``max(0, 1 + noise * N(0, 1))``; membership
+    (``slot_open``) stays exact. Staleness 0 and noise 0 (the defaults) return the fresh
+    snapshot itself at no cost. Deterministic for a given ``rng``.
+    """
+
+    def __init__(self, staleness_s: float = 0.0, noise: float = 0.0, rng: np.random.Generator | None = None) -> None:
+        if not (0.0 <= staleness_s < _INF):
+            raise ValueError(f"snapshot_staleness_s: must be finite and >= 0, got {staleness_s!r}")
+        if not (0.0 <= noise < _INF):
+            raise ValueError(f"snapshot_noise: must be finite and >= 0, got {noise!r}")
+        self.staleness_s = float(staleness_s)
+        self.noise = float(noise)
+        self.rng = rng if rng is not None else np.random.default_rng(0)
+        self.active = self.staleness_s > 0.0 or self.noise > 0.0
+        self._held: ClusterSnapshot | None = None
+        self._held_t = -_INF
+
+    def __call__(self, snap: ClusterSnapshot) -> ClusterSnapshot:
+        """The router's view given the true snapshot ``snap`` now."""
+        if not self.active:
+            return snap
+        if self._held is not None and snap.time_s - self._held_t < self.staleness_s:
+            return self._held
+        self._held_t = snap.time_s
+        self._held = self._perturb(snap) if self.noise > 0.0 else snap
+        return self._held
+
+    def _perturb(self, snap: ClusterSnapshot) -> ClusterSnapshot:
+        def jitter(seq: Sequence[float]) -> list[float]:
+            k = 1.0 + self.noise * self.rng.standard_normal(len(seq))
+            return [x if x == _INF else x * f if f > 0.0 else 0.0 for x, f in zip(seq, k.tolist())]
+
+        return snap._replace(
+            slot_queue=jitter(snap.slot_queue), slot_wait_s=jitter(snap.slot_wait_s),
+            cluster_decode_mem_frac=jitter(snap.cluster_decode_mem_frac),
+            cluster_decode_batch_frac=jitter(snap.cluster_decode_batch_frac),
+            cluster_decode_queue=jitter(snap.cluster_decode_queue), link_bw_frac=jitter(snap.link_bw_frac),
+            link_util=jitter(snap.link_util), link_flows=jitter(snap.link_flows),
+        )
 
 
 def take_snapshot(sim: "Simulator", slots: tuple[Slot, ...]) -> ClusterSnapshot:
@@ -310,6 +367,7 @@ def take_snapshot(sim: "Simulator", slots: tuple[Slot, ...]) -> ClusterSnapshot:
     return SnapshotReader(sim, slots).read()
 
 
-def request_features(sim: "Simulator", req: "Request", slots: tuple[Slot, ...]) -> RequestFeatures:
+def request_features(sim: "Simulator", req: "Request", slots: tuple[Slot, ...],
+                     oracle_output_len: bool = False) -> RequestFeatures:
     """Read a :class:`RequestFeatures` for ``req`` from a live simulator."""
-    return SnapshotReader(sim, slots).request(req)
+    return SnapshotReader(sim, slots, oracle_output_len).request(req)

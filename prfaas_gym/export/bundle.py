@@ -220,10 +220,14 @@ class BundleRouter(LearnedRouter):
     simulation): the trained-policy router with the numpy actor in place of the torch one."""
 
     def __init__(self, bundle: RouterBundle, max_instance_slots: int = 16, pull_slots: bool = True) -> None:
+        from prfaas_gym.policies.trained import observation_settings
+
+        src = bundle.manifest.get("source") or {}
         super().__init__(_NumpyActor(bundle), bundle.slot_labels, normalizer=bundle.normalizer,
                          max_instance_slots=max_instance_slots, pull_slots=pull_slots,
                          allow_reject=bundle.allow_reject, name=f"bundle:{bundle.name}",
-                         feature_names=bundle.feature_names)
+                         feature_names=bundle.feature_names,
+                         **observation_settings(src.get("env_kwargs") or {}))
         self.bundle = bundle
 
 

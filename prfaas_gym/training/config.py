@@ -29,6 +29,9 @@ class TrainSettings:
         scenario: scenario name or YAML path passed to the env.
         reward: reward variant (``goodput``, ``slo``, ``latency``, ``cost``).
         n_requests: requests per training episode (``None``: the scenario's).
+        invalid_action: the env's invalid-action mode (``reject``, ``penalize``, ``fallback``).
+        oracle_features: Routing: show the true output length (a live router does not know it).
+        snapshot_staleness_s, snapshot_noise: the metrics view trained on (docs/envs.md).
         algo: algorithm name understood by the script (``ppo``, ``maskable_ppo``, ``sac``).
         total_timesteps: env steps of RL training (after any imitation warm start).
         n_envs: parallel envs.
@@ -58,6 +61,10 @@ class TrainSettings:
     scenario: str = "paper/prfaas_pd"
     reward: str = "goodput"
     n_requests: int | None = None
+    invalid_action: str = "reject"
+    oracle_features: bool = False
+    snapshot_staleness_s: float = 0.0
+    snapshot_noise: float = 0.0
     algo: str = "ppo"
     total_timesteps: int = 200_000
     n_envs: int = 2

@@ -89,7 +89,12 @@ def make_vec_env(env_id: str, env_kwargs: dict[str, Any], seeds: Sequence[int], 
 
 def env_kwargs_of(settings: Any, **extra: Any) -> dict[str, Any]:
     """The env constructor kwargs recorded with a model (scenario, reward, n_requests, ...)."""
-    kw: dict[str, Any] = {"scenario": settings.scenario, "reward": settings.reward}
+    kw: dict[str, Any] = {"scenario": settings.scenario, "reward": settings.reward,
+                          "invalid_action": settings.invalid_action,
+                          "snapshot_staleness_s": float(settings.snapshot_staleness_s),
+                          "snapshot_noise": float(settings.snapshot_noise)}
+    if settings.env_id.startswith("prfaas/Routing"):
+        kw["oracle_features"] = bool(settings.oracle_features)  # recorded explicitly: loaders read it
     if settings.n_requests is not None:
         kw["n_requests"] = int(settings.n_requests)
     kw.update(extra)

@@ -46,7 +46,10 @@ def test_router_matches_the_env_rollout():
     from prfaas_gym.training.envs import make_env
 
     router = load_router(f"trained:{NAME}")
-    env = make_env("prfaas/Routing-v1", scenario="bursty_fluctuating", n_requests=120)
+    meta = json.loads((TRAINED_DIR / NAME / "metadata.json").read_text())
+    kw = {k: v for k, v in meta["env_kwargs"].items() if k not in ("scenario", "n_requests")}
+    assert kw["oracle_features"] and kw["invalid_action"] == "fallback"  # the v0 settings it was trained with
+    env = make_env("prfaas/Routing-v1", scenario="bursty_fluctuating", n_requests=120, **kw)
     obs, info = env.reset(seed=1001)
     while True:
         a = router.act(obs, np.asarray(info["action_mask"]))
@@ -68,3 +71,17 @@ def test_compare_cli_accepts_trained_spec():
     assert out.returncode == 0, out.stderr
     doc = json.loads(out.stdout)
     assert f"trained:{NAME}" in doc["results"]
+
+
+def test_router_evaluated_with_stale_noisy_snapshots():
+    """#13 item 4: a trained router can be evaluated on stale, noisy metrics in simulation."""
+    from prfaas_gym.api import build_simulator
+    from prfaas_gym.policies.trained import load_router
+
+    router = load_router(f"trained:{NAME}", snapshot_staleness_s=0.5, snapshot_noise=0.2, seed=3)
+    assert router.oracle_output_len and router.snapshot_staleness_s == 0.5
+    sim = build_simulator("bursty_fluctuating", router, None, seed=1002, n_requests=120)
+    s = sim.run()
+    assert s["completed"] + s["rejected"] == 120
+    with pytest.raises(ValueError, match="unknown parameter"):
+        load_router(f"trained:{NAME}", staleness=1.0)

@@ -84,19 +84,36 @@ def load_metadata(spec: str) -> dict[str, Any]:
     return meta
 
 
+OBSERVATION_PARAMS = ("snapshot_staleness_s", "snapshot_noise")
+
+
+def observation_settings(env_kwargs: dict[str, Any]) -> dict[str, Any]:
+    """The observation settings a policy was trained with, from its metadata's ``env_kwargs``.
+
+    A policy whose metadata does not say was trained before ``prfaas/Routing-v1`` (v0: the
+    true output length in the observation, fresh exact snapshots)."""
+    return {"oracle_output_len": bool(env_kwargs.get("oracle_features", True)),
+            "snapshot_staleness_s": float(env_kwargs.get("snapshot_staleness_s", 0.0)),
+            "snapshot_noise": float(env_kwargs.get("snapshot_noise", 0.0))}
+
+
 def load_router(spec: str, scenario: Any = None, *, seed: int = 0, trust_pickle: bool = False,
                 **params: Any) -> Any:
     """A :class:`~prfaas_gym.policies.trained.router.LearnedRouter` for a routing policy.
 
     ``scenario`` is checked lazily: the slot layout of the simulator the router first sees
-    must equal the trained one. ``seed`` is unused (the policy acts deterministically).
+    must equal the trained one. ``seed`` seeds the snapshot noise (the policy itself acts
+    deterministically). ``params`` may set ``snapshot_staleness_s`` and ``snapshot_noise``
+    to evaluate the policy with fresher or staler metrics than it was trained with (default:
+    its training settings); the output-length feature always follows the training.
     ``trust_pickle``: allow SB3's pickle-based ``model.zip`` when the directory has no
     safe-format files (runs code from the file: only for files you made yourself).
     """
     from prfaas_gym.policies.trained.router import LearnedRouter, ObsNormalizer
 
-    if params:
-        raise ValueError(f"router {spec!r}: takes no parameters, got {sorted(params)}")
+    unknown = sorted(set(params) - set(OBSERVATION_PARAMS))
+    if unknown:
+        raise ValueError(f"router {spec!r}: unknown parameter(s) {unknown} (known: {', '.join(OBSERVATION_PARAMS)})")
     d = resolve_policy_dir(spec)
     meta = load_metadata(str(d))
     if not str(meta.get("env_id", "")).startswith("prfaas/Routing"):
@@ -113,11 +130,13 @@ def load_router(spec: str, scenario: Any = None, *, seed: int = 0, trust_pickle:
     kw = meta.get("env_kwargs", {})
     if not isinstance(kw, dict):
         raise ValueError(f"{d / 'metadata.json'}: env_kwargs: expected a mapping")
+    obs = observation_settings(kw)
+    obs.update({k: float(v) for k, v in params.items()})
     return LearnedRouter(
         policy, meta["slot_labels"], normalizer=norm,
         max_instance_slots=int(kw.get("max_instance_slots", meta.get("max_instance_slots", 16))),
         pull_slots=bool(kw.get("pull_slots", True)), allow_reject=bool(kw.get("allow_reject", True)),
-        maskable=algo == "maskable_ppo", name=spec, feature_names=meta.get("feature_names"),
+        maskable=algo == "maskable_ppo", name=spec, feature_names=meta.get("feature_names"), seed=seed, **obs,
     )
 
 

@@ -19,7 +19,7 @@ import numpy as np
 
 from prfaas_gym.env.actions import request_mask, slot_decision
 from prfaas_gym.env.observation import encode_routing_obs, routing_feature_names
-from prfaas_gym.env.snapshot import SnapshotReader, build_slots
+from prfaas_gym.env.snapshot import SnapshotReader, SnapshotView, build_slots
 from prfaas_gym.sim.router import RouteDecision
 
 if TYPE_CHECKING:
@@ -59,12 +59,17 @@ class LearnedRouter:
         name: shown in comparisons.
         feature_names: the observation layout the policy was trained on; checked against
             the current encoder on first use (``None``: only the size is checked by torch).
+        oracle_output_len: show the request's true output length (policies trained with
+            ``oracle_features=True``, e.g. the v0-era shipped ones); else 0 ("unknown").
+        snapshot_staleness_s, snapshot_noise, seed: the metrics view the policy acts on
+            (:class:`~prfaas_gym.env.snapshot.SnapshotView`; 0, 0: fresh and exact).
     """
 
     def __init__(self, policy: Any, slot_labels: list[str], *, normalizer: ObsNormalizer | None = None,
                  max_instance_slots: int = 16, pull_slots: bool = True, allow_reject: bool = True,
                  maskable: bool = True, name: str = "trained",
-                 feature_names: list[str] | None = None) -> None:
+                 feature_names: list[str] | None = None, oracle_output_len: bool = False,
+                 snapshot_staleness_s: float = 0.0, snapshot_noise: float = 0.0, seed: int = 0) -> None:
         self.policy = policy
         self.slot_labels = list(slot_labels)
         self.normalizer = normalizer
@@ -75,6 +80,11 @@ class LearnedRouter:
         self.name = name
         self.feature_names = list(feature_names) if feature_names else None
         self.fallbacks = 0
+        self.oracle_output_len = bool(oracle_output_len)
+        self.snapshot_staleness_s = float(snapshot_staleness_s)
+        self.snapshot_noise = float(snapshot_noise)
+        self.seed = int(seed)
+        self._view = SnapshotView(self.snapshot_staleness_s, self.snapshot_noise)
         self._sim_ref: Any = None
         self._reader: SnapshotReader | None = None
         self._slots: tuple = ()
@@ -99,7 +109,9 @@ class LearnedRouter:
                 )
         self._slots = slots
         self._decisions = [slot_decision(s) for s in slots]
-        self._reader = SnapshotReader(sim, slots)
+        self._reader = SnapshotReader(sim, slots, self.oracle_output_len)
+        self._view = SnapshotView(self.snapshot_staleness_s, self.snapshot_noise,
+                                  np.random.default_rng([self.seed, 0x5EED]))
         self._sim_ref = weakref.ref(sim)
         return self._reader
 
@@ -111,7 +123,8 @@ class LearnedRouter:
         snap = reader.read()
         feats = reader.request(req)
         mask = np.array(request_mask(self._slots, snap, feats, self.allow_reject, reader.slot_reach), dtype=bool)
-        return encode_routing_obs(snap, feats), mask
+        view = self._view
+        return encode_routing_obs(view(snap) if view.active else snap, feats), mask
 
     def act(self, obs: np.ndarray, mask: np.ndarray) -> int:
         """The deterministic action for a raw observation."""
