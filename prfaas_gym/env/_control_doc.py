@@ -50,7 +50,8 @@ CONTROL_VERSION_DOC = """
       (v0: NaN thresholds leaked into the observation, out-of-range P/D moves moved several
       instances, NaN discrete actions raised); action masks; ``info["ended_rids"]``;
       ``step()`` after the end raises; arguments checked; ``snapshot_staleness_s`` and
-      ``snapshot_noise`` (the load metrics as a live controller sees them).
+      ``snapshot_noise`` (the load metrics as a live controller sees them); ``render_mode``
+      (ansi, human, rgb_array); ``reset(options={"n_requests": N})`` (other keys raise).
     * v0: initial version.
 """
 

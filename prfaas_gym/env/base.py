@@ -73,6 +73,65 @@ def check_number(where: str, v: Any, minimum: float, inclusive: bool = True, int
     return x
 
 
+def render_text(env: "PrfaasEnvBase") -> str:
+    """Cluster state as text: per cluster its instances (role/state, queued+running, decode
+    sequences), decode memory, then each link and the episode's counters."""
+    sim = env.sim
+    if sim is None:
+        return "(not reset)"
+    lines = [f"t={sim.env.now:.3f}s  step {env._steps}  ended {len(sim.ended)}/{len(sim.requests)}  "
+             f"invalid actions {env._invalid}  return {env._return:.3f}"]
+    for c in sim.clusters:
+        cells = []
+        for i in c.instances:
+            tag = ("P" if i.role == "prefill" else "D") if i.state == "up" else i.state[:3]
+            load = len(i.queue) + len(i.batch) if i.role == "prefill" else len(i.members)
+            cells.append(f"{tag}{load}")
+        mem = sum(i.mem_used_bytes for i in c.instances) / max(1.0, sum(i.mem_capacity_bytes for i in c.instances))
+        lines.append(f"  {c.name:<10} [{' '.join(cells)}]  decode queue {len(c.decode_queue)}  kv mem {mem:.0%}")
+    for l in sim.links:
+        lines.append(f"  link {l.name:<6} {l.effective_bytes_s * 8e-9:.1f}/{l.nominal_bytes_s * 8e-9:.1f} Gbps  "
+                     f"util {l.utilisation:.0%}  flows {l.active_flows}")
+    req = getattr(env, "pending_request", None)
+    if req is not None:
+        lines.append(f"  next: request {req.rid} ({req.input_tokens} prompt tokens)")
+    return "\n".join(lines)
+
+
+_ROLE_RGB = {"prefill": (70, 130, 180), "decode": (60, 160, 90)}
+
+
+def render_rgb(env: "PrfaasEnvBase", width: int = 320, row: int = 10) -> np.ndarray:
+    """Cluster state as an ``(H, width, 3)`` ``uint8`` image: one row per instance (blue
+    prefill / green decode / grey not up / red failed; bar = queued+running requests out of
+    16, or decoding sequences out of the decode batch) and one per link (orange bar =
+    utilisation, black tick = usable bandwidth). A state picture, not a time Gantt."""
+    sim = env.sim
+    rows: list[tuple[tuple[int, int, int], float, float | None]] = []
+    if sim is not None:
+        for c in sim.clusters:
+            for i in c.instances:
+                if i.state == "up":
+                    rgb = _ROLE_RGB.get(i.role, (128, 128, 128))
+                    frac = (len(i.queue) + len(i.batch)) / 16 if i.role == "prefill" else \
+                        len(i.members) / max(1, c.decode_max_batch)
+                else:
+                    rgb, frac = ((200, 40, 40) if i.state == "failed" else (150, 150, 150)), 1.0
+                rows.append((rgb, frac, None))
+        for l in sim.links:
+            bw = l.effective_bytes_s / l.nominal_bytes_s if l.nominal_bytes_s > 0 else 0.0
+            rows.append(((230, 140, 30), l.utilisation, bw))
+    img = np.full((max(1, len(rows)) * row, width, 3), 255, dtype=np.uint8)
+    for k, (rgb, frac, tick) in enumerate(rows):
+        y = k * row
+        n = int(round(width * min(max(frac, 0.0), 1.0))) if frac == frac else 0
+        img[y + 1:y + row - 1, :n] = rgb
+        if tick is not None and tick == tick:
+            x = min(width - 1, max(0, int(round(width * min(tick, 1.0))) - 1))
+            img[y:y + row, x] = 0
+    return img
+
+
 def check_env_config(cfg: dict[str, Any], where: str) -> None:
     """Refuse unknown keys and out-of-range values of an ``env:`` mapping (``where`` names it)."""
     unknown = set(cfg) - set(ENV_KEY_DEFAULTS)
@@ -86,7 +145,10 @@ def check_env_config(cfg: dict[str, Any], where: str) -> None:
 class PrfaasEnvBase(gym.Env):
     """Common base of the prfaas envs (see the concrete classes for the spec)."""
 
-    metadata = {"render_modes": []}
+    metadata = {"render_modes": ["ansi", "human", "rgb_array"], "render_fps": 4}
+
+    RESET_OPTIONS = ("n_requests",)
+    """Keys ``reset(options=...)`` honours; any other key raises ``ValueError``."""
 
     def __init__(
         self,
@@ -103,7 +165,12 @@ class PrfaasEnvBase(gym.Env):
         credit: str = "end",
         snapshot_staleness_s: float = 0.0,
         snapshot_noise: float = 0.0,
+        render_mode: str | None = None,
     ) -> None:
+        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
+            raise ValueError(f"render_mode: expected one of {self.metadata['render_modes']} or None, "
+                             f"got {render_mode!r}")
+        self.render_mode = render_mode
         if invalid_action not in INVALID_ACTION_MODES:
             raise ValueError(f"invalid_action: expected one of {', '.join(INVALID_ACTION_MODES)}, "
                              f"got {invalid_action!r}")
@@ -154,11 +221,12 @@ class PrfaasEnvBase(gym.Env):
             **kwargs,
         )
 
-    def _reset_sim(self, seed: int | None, **kwargs: Any) -> EnvSimulator:
+    def _reset_sim(self, seed: int | None, options: dict[str, Any] | None = None, **kwargs: Any) -> EnvSimulator:
+        n_requests = self._reset_options(options)
         super().reset(seed=seed)
         ep_seed = int(seed) if seed is not None else int(self.np_random.integers(0, 2**31 - 1))
         self.episode_seed = ep_seed
-        self.sim = self._build_sim(ep_seed, **kwargs)
+        self.sim = self._build_sim(ep_seed, n_requests=n_requests, **kwargs)
         self._steps = 0
         self._ended = False
         self._ended_idx = 0
@@ -174,6 +242,34 @@ class PrfaasEnvBase(gym.Env):
             sc = self.scenario
             self._integrator = LatencyIntegrator(self.sim.requests, sc.ttft_slo_s, sc.tpot_slo_s)
         return self.sim
+
+    def _reset_options(self, options: dict[str, Any] | None) -> int | None:
+        """Check ``reset(options=...)``: ``{"n_requests": N}`` sets this episode's length
+        (a curriculum); anything else raises, so no option is silently ignored."""
+        if not options:
+            return None
+        if not isinstance(options, dict):
+            raise ValueError(f"reset(options=...): expected a dict, got {type(options).__name__}")
+        unknown = sorted(set(options) - set(self.RESET_OPTIONS))
+        if unknown:
+            raise ValueError(f"reset(options=...): unknown key(s) {unknown} (supported: {', '.join(self.RESET_OPTIONS)})")
+        n = options.get("n_requests")
+        return None if n is None else int(check_number("reset(options=...).n_requests", n, 1, integer=True))
+
+    # ------------------------------------------------------------------ rendering
+    def render(self) -> str | np.ndarray | None:
+        """The cluster now: ``"ansi"`` returns a text picture (:func:`render_text`),
+        ``"human"`` prints it, ``"rgb_array"`` returns an image (:func:`render_rgb`);
+        ``None``: nothing."""
+        if self.render_mode is None:
+            return None
+        if self.render_mode == "rgb_array":
+            return render_rgb(self)
+        text = render_text(self)
+        if self.render_mode == "human":
+            print(text)
+            return None
+        return text
 
     # ------------------------------------------------------------------ accounting
     def _outcome(self) -> tuple[Outcome, float, list[int]]:

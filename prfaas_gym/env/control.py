@@ -76,12 +76,14 @@ class ControlEnvBase(PrfaasEnvBase):
         credit: str = "end",
         snapshot_staleness_s: float = 0.0,
         snapshot_noise: float = 0.0,
+        render_mode: str | None = None,
         interval_key: str = "control_interval_s",
     ) -> None:
         super().__init__(scenario, reward=reward, n_requests=n_requests, max_sim_time_s=max_sim_time_s,
                          max_steps=max_steps, data_dir=data_dir, env_config=env_config, overrides=overrides,
                          invalid_action=invalid_action, credit=credit,
-                         snapshot_staleness_s=snapshot_staleness_s, snapshot_noise=snapshot_noise)
+                         snapshot_staleness_s=snapshot_staleness_s, snapshot_noise=snapshot_noise,
+                         render_mode=render_mode)
         if interval_s is not None:
             self.interval_s = check_number("interval_s", interval_s, MIN_INTERVAL_S)
         else:
@@ -99,9 +101,10 @@ class ControlEnvBase(PrfaasEnvBase):
         self.router: ThresholdRouter | None = None
 
     # ------------------------------------------------------------------ episode
-    def _reset_control(self, seed: int | None) -> tuple[np.ndarray, dict[str, Any]]:
+    def _reset_control(self, seed: int | None, options: dict[str, Any] | None = None
+                       ) -> tuple[np.ndarray, dict[str, Any]]:
         self.router = ThresholdRouter(self.scenario.default_threshold_tokens)
-        sim = self._reset_sim(seed, router=self.router)
+        sim = self._reset_sim(seed, options, router=self.router)
         self._reader = SnapshotReader(sim, self.slots)
         reqs = sim.requests
         span = reqs[-1].arrival_s if reqs else 0.0

@@ -50,7 +50,7 @@ class DualTimescaleEnv(ControlEnvBase):
     ## Arguments
     ``scenario``, ``reward``, ``n_requests``, ``max_sim_time_s``, ``max_steps``,
     ``data_dir``, ``invalid_action``, ``credit``, ``snapshot_staleness_s``,
-    ``snapshot_noise``, ``env_config``, ``overrides`` as for
+    ``snapshot_noise``, ``render_mode``, ``env_config``, ``overrides`` as for
     ``prfaas/Routing-v1``;
     ``interval_s`` (overrides ``control_interval_s``), ``provision_every`` (overrides k),
     ``bandwidth_cap`` (False).
@@ -79,12 +79,14 @@ class DualTimescaleEnv(ControlEnvBase):
         credit: str = "end",
         snapshot_staleness_s: float = 0.0,
         snapshot_noise: float = 0.0,
+        render_mode: str | None = None,
     ) -> None:
         super().__init__(scenario, interval_s=interval_s, reward=reward, n_requests=n_requests,
                          max_sim_time_s=max_sim_time_s, max_steps=max_steps, data_dir=data_dir,
                          env_config=env_config, overrides=overrides,
                          invalid_action=invalid_action, credit=credit,
-                         snapshot_staleness_s=snapshot_staleness_s, snapshot_noise=snapshot_noise, interval_key="control_interval_s")
+                         snapshot_staleness_s=snapshot_staleness_s, snapshot_noise=snapshot_noise,
+                         render_mode=render_mode, interval_key="control_interval_s")
         if not self.pd_clusters:
             raise ValueError(f"{self.scenario_name}: DualTimescale needs at least one PD cluster")
         if provision_every is None:
@@ -99,7 +101,7 @@ class DualTimescaleEnv(ControlEnvBase):
         self.action_space = spaces.MultiDiscrete(nvec)
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
-        obs, info = self._reset_control(seed)
+        obs, info = self._reset_control(seed, options)
         info["provision_step"] = True
         return obs, info
 

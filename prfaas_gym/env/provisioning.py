@@ -46,7 +46,7 @@ class ProvisioningEnv(ControlEnvBase):
     ## Arguments
     ``scenario``, ``reward``, ``n_requests``, ``max_sim_time_s``, ``max_steps``,
     ``data_dir``, ``invalid_action``, ``credit``, ``snapshot_staleness_s``,
-    ``snapshot_noise``, ``env_config``, ``overrides`` as for
+    ``snapshot_noise``, ``render_mode``, ``env_config``, ``overrides`` as for
     ``prfaas/Routing-v1``;
     ``interval_s`` (overrides ``provision_interval_s``).
 
@@ -70,18 +70,20 @@ class ProvisioningEnv(ControlEnvBase):
         credit: str = "end",
         snapshot_staleness_s: float = 0.0,
         snapshot_noise: float = 0.0,
+        render_mode: str | None = None,
     ) -> None:
         super().__init__(scenario, interval_s=interval_s, reward=reward, n_requests=n_requests,
                          max_sim_time_s=max_sim_time_s, max_steps=max_steps, data_dir=data_dir,
                          env_config=env_config, overrides=overrides,
                          invalid_action=invalid_action, credit=credit,
-                         snapshot_staleness_s=snapshot_staleness_s, snapshot_noise=snapshot_noise, interval_key="provision_interval_s")
+                         snapshot_staleness_s=snapshot_staleness_s, snapshot_noise=snapshot_noise,
+                         render_mode=render_mode, interval_key="provision_interval_s")
         if not self.pd_clusters:
             raise ValueError(f"{self.scenario_name}: Provisioning needs at least one PD cluster")
         self.action_space = spaces.MultiDiscrete([3] * len(self.pd_clusters))
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
-        return self._reset_control(seed)
+        return self._reset_control(seed, options)
 
     def step(self, action):
         self._check_running()

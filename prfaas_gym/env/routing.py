@@ -99,7 +99,8 @@ class RoutingEnv(PrfaasEnvBase):
 
     ## Starting State
     A fresh simulator of the scenario with the episode's seed (``reset(seed=s)``; without a
-    seed one is drawn from the env's RNG), run to the first arrival. Requests and their home
+    seed one is drawn from the env's RNG), run to the first arrival. ``reset(options=
+    {"n_requests": N})`` sets this episode's length; other option keys raise. Requests and their home
     clusters are drawn from the seed, so equal seeds give equal workloads for every policy.
 
     ## Episode End
@@ -119,7 +120,8 @@ class RoutingEnv(PrfaasEnvBase):
     ``$PRFAAS_DATA_DIR``), ``allow_reject`` (True), ``pull_slots`` (True),
     ``max_instance_slots`` (scenario ``env.max_instance_slots``, 16), ``invalid_action``
     (reject, penalize, fallback), ``credit`` (end, integrated), ``oracle_features``
-    (False), ``snapshot_staleness_s`` (0), ``snapshot_noise`` (0), ``env_config``
+    (False), ``snapshot_staleness_s`` (0), ``snapshot_noise`` (0), ``render_mode`` (None,
+    ansi, human, rgb_array; see ``render()``), ``env_config``
     (overrides scenario ``env:`` keys), ``overrides`` (dotted scenario overrides). Bad values
     raise ``ValueError`` naming the argument.
 
@@ -128,7 +130,8 @@ class RoutingEnv(PrfaasEnvBase):
       threshold rule); the episode ends with the last arrival and the backlog is reported
       in ``info["after_window"]`` instead of paid on the final step; ``info["ended_rids"]``;
       ``credit="integrated"``; observations never hold NaN (a pull over a down link); the
-      true output length is hidden unless ``oracle_features=True``; stale/noisy snapshots.
+      true output length is hidden unless ``oracle_features=True``; stale/noisy snapshots;
+      ``render_mode``; ``reset(options={"n_requests": N})`` (other keys raise).
     * v0: initial version.
     """
 
@@ -151,11 +154,13 @@ class RoutingEnv(PrfaasEnvBase):
         credit: str = "end",
         snapshot_staleness_s: float = 0.0,
         snapshot_noise: float = 0.0,
+        render_mode: str | None = None,
     ) -> None:
         super().__init__(scenario, reward=reward, n_requests=n_requests, max_sim_time_s=max_sim_time_s,
                          max_steps=max_steps, data_dir=data_dir, env_config=env_config, overrides=overrides,
                          invalid_action=invalid_action, credit=credit,
-                         snapshot_staleness_s=snapshot_staleness_s, snapshot_noise=snapshot_noise)
+                         snapshot_staleness_s=snapshot_staleness_s, snapshot_noise=snapshot_noise,
+                         render_mode=render_mode)
         lay = self._layout_sim
         mis = int(check_number("max_instance_slots", max_instance_slots, 1, integer=True)
                   if max_instance_slots is not None else self.config["max_instance_slots"])
@@ -201,7 +206,7 @@ class RoutingEnv(PrfaasEnvBase):
 
     # ------------------------------------------------------------------ gym API
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
-        sim = self._reset_sim(seed, external_routing=True)
+        sim = self._reset_sim(seed, options, external_routing=True)
         self._reader = SnapshotReader(sim, self.slots, self.oracle_features)
         self._req = sim.next_decision(self.max_sim_time_s)
         obs = self._observe()

@@ -46,7 +46,7 @@ class ThresholdEnv(ControlEnvBase):
     ## Arguments
     ``scenario``, ``reward``, ``n_requests``, ``max_sim_time_s``, ``max_steps``,
     ``data_dir``, ``invalid_action``, ``credit``, ``snapshot_staleness_s``,
-    ``snapshot_noise``, ``env_config``, ``overrides`` as for
+    ``snapshot_noise``, ``render_mode``, ``env_config``, ``overrides`` as for
     ``prfaas/Routing-v1``;
     ``interval_s`` (overrides ``control_interval_s``); ``bandwidth_cap`` (False).
 
@@ -71,17 +71,19 @@ class ThresholdEnv(ControlEnvBase):
         credit: str = "end",
         snapshot_staleness_s: float = 0.0,
         snapshot_noise: float = 0.0,
+        render_mode: str | None = None,
     ) -> None:
         super().__init__(scenario, interval_s=interval_s, reward=reward, n_requests=n_requests,
                          max_sim_time_s=max_sim_time_s, max_steps=max_steps, data_dir=data_dir,
                          env_config=env_config, overrides=overrides,
                          invalid_action=invalid_action, credit=credit,
-                         snapshot_staleness_s=snapshot_staleness_s, snapshot_noise=snapshot_noise, interval_key="control_interval_s")
+                         snapshot_staleness_s=snapshot_staleness_s, snapshot_noise=snapshot_noise,
+                         render_mode=render_mode, interval_key="control_interval_s")
         self.bandwidth_cap = bool(bandwidth_cap)
         self.action_space = spaces.Box(-1.0, 1.0, (2 if self.bandwidth_cap else 1,), np.float32)
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
-        return self._reset_control(seed)
+        return self._reset_control(seed, options)
 
     def step(self, action):
         self._check_running()
