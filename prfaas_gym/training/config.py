@@ -51,7 +51,12 @@ class TrainSettings:
         torch_threads: torch intra-op threads (keep small on shared machines).
         run_dir: parent of the run directory (TensorBoard logs, checkpoints, final model).
         run_name: run directory name (default: ``<env>-<algo>-s<seed>``).
-        export_dir: if set, the policy is also written there (shipped-policy layout).
+        export_dir: if set, the policy is also written there (shipped-policy layout). A
+            directory inside the package's shipped policies
+            (``prfaas_gym/policies/trained/``) needs ``export_shipped`` and is refused in
+            smoke runs.
+        export_shipped: allow ``export_dir`` to replace a shipped policy; only from the
+            command line (``--export-shipped true``), never from a YAML config.
         export_best: export the checkpoint with the best validation goodput (model
             selection on validation seeds) instead of the last one.
         smoke: tiny budget for CI (overrides the budget fields, see :meth:`apply_smoke`).
@@ -96,6 +101,7 @@ class TrainSettings:
     run_dir: str = "runs"
     run_name: str | None = None
     export_dir: str | None = None
+    export_shipped: bool = False
     export_best: bool = True
     smoke: bool = False
 
@@ -186,10 +192,29 @@ def _parse_value(text: str, default: Any, type_name: str) -> Any:
     return text
 
 
+def check_export_target(settings: "TrainSettings") -> None:
+    """Refuse to write into the package's shipped policies unless asked explicitly (#12:
+    ``--smoke`` with a shipped config overwrote ``trained/routing-bursty``)."""
+    if not settings.export_dir:
+        return
+    from prfaas_gym.policies.trained import TRAINED_DIR
+
+    target = Path(settings.export_dir).resolve()
+    if target != TRAINED_DIR and TRAINED_DIR not in target.parents:
+        return
+    if settings.smoke:
+        raise ValueError(f"export_dir: {settings.export_dir} is a shipped policy; smoke runs never export there")
+    if not settings.export_shipped:
+        raise ValueError(f"export_dir: {settings.export_dir} is a shipped policy; add --export-shipped true "
+                         "to replace it")
+
+
 def apply_overrides(settings: S, overrides: dict[str, Any], source: str) -> S:
     """Set fields from a mapping; unknown keys raise ``ValueError`` naming ``source`` and the key."""
     names = {f.name for f in dataclasses.fields(settings)}
     for k, v in overrides.items():
+        if k == "export_shipped":
+            raise ValueError(f"{source}: export_shipped only from the command line (--export-shipped true)")
         if k not in names:
             raise ValueError(f"{source}: unknown setting {k!r} (known: {', '.join(sorted(names))})")
         setattr(settings, k, v)
@@ -239,6 +264,10 @@ def parse_settings(cls: type[S], argv: Sequence[str] | None = None, description:
         if args.total_timesteps is not None:
             settings.total_timesteps = int(args.total_timesteps)
     settings.check_seeds()
+    try:
+        check_export_target(settings)
+    except ValueError as exc:
+        raise SystemExit(str(exc)) from None
     return settings
 
 

@@ -45,10 +45,12 @@ class RunContext:
 
 
 def start_run(settings: TrainSettings) -> RunContext:
-    """Create the run directory and fix torch's thread count."""
-    import torch
+    """Check the export target, create the run directory and fix torch's thread count."""
+    from prfaas_gym.training import set_torch_threads
+    from prfaas_gym.training.config import check_export_target
 
-    torch.set_num_threads(max(int(settings.torch_threads), 1))
+    check_export_target(settings)
+    set_torch_threads(settings.torch_threads)
     name = settings.run_name or f"{settings.env_id.split('/')[-1]}-{settings.algo}-s{settings.seed}"
     run_dir = Path(settings.run_dir) / name
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -208,6 +210,9 @@ def finish_run(ctx: RunContext, model: Any, env_kwargs: dict[str, Any], eval_cb:
         meta["eval_history"] = eval_cb.history
     save_policy(model, vecnorm, ctx.run_dir / "final", meta)
     if s.export_dir:
+        from prfaas_gym.training.config import check_export_target
+
+        check_export_target(s)  # again at the write: nothing reaches the shipped policies by accident
         best = ctx.run_dir / "best"
         if s.export_best and eval_cb is not None and (best / "model.zip").is_file():
             model, vecnorm = load_checkpoint(type(model), best, vecnorm.venv if vecnorm is not None else None)

@@ -186,10 +186,9 @@ def convert_policy_dir(directory: str | Path, *, trust_pickle: bool = False) -> 
 def load_model(path: Path, algo: str) -> Any:
     """Load an SB3 model on CPU (``algo``: ppo, maskable_ppo, sac). This unpickles ``path``:
     only for files this process or its user wrote (see :func:`load_policy_net`)."""
-    import torch
+    from prfaas_gym.training import set_torch_threads
 
-    if torch.get_num_threads() > 1:
-        torch.set_num_threads(1)
+    set_torch_threads(1)  # small MLP, one observation at a time: threads only add overhead
     if algo == "maskable_ppo":
         from sb3_contrib import MaskablePPO as cls
     elif algo == "sac":
