@@ -142,8 +142,12 @@ class ControlEnvBase(PrfaasEnvBase):
         r, info = self._finish_step(o, dt, rids, terminated, truncated, info)
         return obs, r, terminated, truncated, info
 
+    MASKED = False  # envs with discrete actions set this and implement action_mask()
+
     def _add_mask(self, info: dict[str, Any]) -> None:
-        """Put the action mask in ``info`` (envs with discrete actions override)."""
+        """Put the action mask in ``info`` (discrete-action envs)."""
+        if self.MASKED:
+            info["action_mask"] = self.action_mask()
 
     def action_masks(self) -> np.ndarray:
         """Valid actions, flat ``int8`` 0/1 over the sub-actions (sb3-contrib's MaskablePPO

@@ -60,6 +60,7 @@ class DualTimescaleEnv(ControlEnvBase):
     """
 
     CAP_LEVELS = (0.2, 0.4, 0.6, 0.8, 1.0)
+    MASKED = True
 
     def __init__(
         self,
@@ -142,6 +143,3 @@ class DualTimescaleEnv(ControlEnvBase):
         if self.bandwidth_cap:
             masks.append(np.ones(len(self.CAP_LEVELS), dtype=np.int8))
         return tuple(masks)
-
-    def _add_mask(self, info) -> None:
-        info["action_mask"] = self.action_mask()

@@ -90,8 +90,7 @@ class ProvisioningEnv(ControlEnvBase):
         a = self._flat_action(action)
         return self._run_interval(self._apply_provision(a, self._provision_masks()))
 
+    MASKED = True
+
     def action_mask(self) -> tuple:
         return tuple(self._provision_masks())
-
-    def _add_mask(self, info) -> None:
-        info["action_mask"] = self.action_mask()
