@@ -63,8 +63,12 @@ def imitation_warm_start(s: RoutingSettings):
         seeds = s.train_seeds[: s.bc_episodes]
         demos = imitation.collect_demonstrations(s.env_id, env_kwargs, s.bc_heuristic, seeds)
         imitation.fit_normalizer(venv, demos, s.gamma)
+        from stable_baselines3.common.logger import configure
+
+        tb = configure(str(ctx.run_dir / "tb" / "bc"), ["tensorboard"])  # the documented bc/actor_nll tag
         hist = imitation.behaviour_clone(model, demos, venv, epochs=s.bc_epochs, lr=s.bc_lr,
-                                         gamma=s.gamma, seed=s.seed)
+                                         gamma=s.gamma, seed=s.seed, logger=tb)
+        step = len(hist)
         for k in range(s.dagger_rounds):
             start = s.bc_episodes + k * s.dagger_episodes
             more = imitation.dagger_round(model, venv, s.env_id, env_kwargs, s.bc_heuristic,
@@ -73,10 +77,12 @@ def imitation_warm_start(s: RoutingSettings):
             goodput = sum(x.get("goodput_rps", 0.0) for x in more.summaries) / max(len(more.summaries), 1)
             print(f"[dagger {k}] learner goodput {goodput:.3f} req/s, {len(demos.actions)} labelled steps", flush=True)
             hist = imitation.behaviour_clone(model, demos, venv, epochs=s.dagger_epochs, lr=s.bc_lr,
-                                             gamma=s.gamma, seed=s.seed + k + 1)
+                                             gamma=s.gamma, seed=s.seed + k + 1, logger=tb, step0=step)
+            step += len(hist)
         ctx.extra["bc"] = {"heuristic": s.bc_heuristic, "episodes": len(seeds), "steps": len(demos.actions),
                            "final_nll": hist[-1], "accuracy": imitation.clone_accuracy(model, demos, venv)}
         print(f"[bc] {ctx.extra['bc']}", flush=True)
+        tb.close()
 
     return warm_start
 

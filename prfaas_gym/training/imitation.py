@@ -81,7 +81,8 @@ def fit_normalizer(vecnorm: Any, demos: Demonstrations, gamma: float) -> None:
 
 def behaviour_clone(model: Any, demos: Demonstrations, vecnorm: Any | None, *, epochs: int = 10,
                     batch_size: int = 512, lr: float = 1e-3, value_coef: float = 0.5,
-                    gamma: float = 0.99, seed: int = 0, logger: Any = None) -> list[float]:
+                    gamma: float = 0.99, seed: int = 0, logger: Any = None,
+                    step0: int = 0) -> list[float]:
     """Supervised pre-training of ``model.policy`` (actor: masked NLL; critic: MSE).
 
     Uses the policy's own ``evaluate_actions`` so the cloned distribution is exactly the one
@@ -128,7 +129,7 @@ def behaviour_clone(model: Any, demos: Demonstrations, vecnorm: Any | None, *, e
         history.append(tot / max(cnt, 1))
         if logger is not None:
             logger.record("bc/actor_nll", history[-1])
-            logger.dump(epoch)
+            logger.dump(step0 + epoch)
     policy.set_training_mode(False)
     return history
 

@@ -24,6 +24,8 @@ def test_training_script_smoke(script, tmp_path):
         assert (run / "final" / f).is_file(), f
         assert (tmp_path / "export" / f).is_file(), f
     assert any((run / "tb").iterdir())  # TensorBoard logs
+    if script == "train_routing":  # the documented bc/actor_nll tag is written (#12)
+        assert list((run / "tb" / "bc").glob("events.out.tfevents.*"))
     assert any((run / "checkpoints").glob("*.zip"))
     saved = json.loads((run / "final" / "metadata.json").read_text())
     assert saved["train_seeds"] == [0, 99]
