@@ -85,3 +85,25 @@ def test_router_evaluated_with_stale_noisy_snapshots():
     assert s["completed"] + s["rejected"] == 120
     with pytest.raises(ValueError, match="unknown parameter"):
         load_router(f"trained:{NAME}", staleness=1.0)
+
+
+def test_router_survives_a_link_outage():
+    """#16 item 4: a link outage made a pull slot's ttft inf/inf = NaN and crashed the router."""
+    from prfaas_gym.api import build_simulator
+    from prfaas_gym.policies.trained import load_router
+    from prfaas_gym.scenario import load_scenario
+
+    sc = load_scenario("bursty_fluctuating", {"faults": [{"link": "vpc", "at_s": 5.0, "duration_s": 30.0}]})
+    router = load_router(f"trained:{NAME}")
+    seen = []
+    real_observe = router.observe
+
+    def observe(req, sim):
+        obs, mask = real_observe(req, sim)
+        seen.append(bool(np.isfinite(obs).all()))
+        return obs, mask
+
+    router.observe = observe
+    s = build_simulator(sc, router, None, seed=1003, n_requests=150).run()
+    assert s["completed"] + s["rejected"] == 150
+    assert seen and all(seen)
