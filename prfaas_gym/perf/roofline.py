@@ -164,7 +164,10 @@ class RooflineModel:
                     dense.append(_Gemm(fs, h, c, wb))
                 self._moe.append((c, f.num_experts / g, f.active_experts, f.expert_intermediate_size * f.matrices,
                                   float(f.num_experts)))
-                f_act = (f.active_experts + f.shared_experts) * f.expert_intermediate_size / g
+                # a fused-MoE engine applies the routed experts' activation inside its MoE kernels
+                # (fitted with them); only the shared experts' runs as an element-wise kernel
+                routed = 0 if self.engine.fused_moe else f.active_experts
+                f_act = (routed + f.shared_experts) * f.expert_intermediate_size / g
             q_dim, kv_dim = self._qkv_dims(a)
             if self.engine.fused_elementwise:
                 per_layer = (FUSED_BYTES_HIDDEN * h + FUSED_BYTES_ROTARY * (q_dim + kv_dim / 2.0) / g
