@@ -107,7 +107,8 @@ class ControlEnvBase(PrfaasEnvBase):
         sim = self._reset_sim(seed, options, router=self.router)
         self._reader = SnapshotReader(sim, self.slots)
         reqs = sim.requests
-        span = reqs[-1].arrival_s if reqs else 0.0
+        # closed-loop turns have no arrival time yet: the span of those known up front
+        span = max((r.arrival_s for r in reqs if r.arrival_s == r.arrival_s), default=0.0)
         self._ref_rps = len(reqs) / span if span > 0 else 1.0
         self._arrived = 0
         self._win_start = 0.0
@@ -201,7 +202,7 @@ class ControlEnvBase(PrfaasEnvBase):
     def _observe(self, o: Outcome) -> np.ndarray:
         sim = self.sim
         now = sim.env.now
-        reqs = sim.requests
+        reqs = sim.arrived
         k = self._arrived
         n = len(reqs)
         t = self.router.threshold_tokens

@@ -243,11 +243,14 @@ class RoutingEnv(PrfaasEnvBase):
         sim.apply(d)
         self._steps += 1
         terminated = truncated = False
-        last = req.rid + 1 >= len(sim.requests)
+        # closed-loop turns and retries arrive as earlier requests end: more may come while
+        # any is still due
+        last = sim.arrivals_left == 0
         if not last:
             self._req = sim.next_decision(self.max_sim_time_s)
-            if self._req is None:
-                truncated = True
+            if self._req is None:  # the time cap, or the remaining turns were abandoned
+                terminated = sim.done
+                truncated = not terminated
         else:
             # the window ends with the last arrival: the episode ends here, truncated while
             # requests are in flight (their outcome is reported in info, not paid)

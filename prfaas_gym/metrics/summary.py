@@ -96,6 +96,11 @@ def request_arrays(requests: Iterable["Request"]) -> dict[str, np.ndarray]:
         "rejected": np.array([r.rejected for r in reqs], dtype=bool),
         "retries": np.array([r.retries for r in reqs], dtype=np.int64),
         "fault_affected": np.array([r.fault_affected for r in reqs], dtype=bool),
+        "session_id": np.array([r.session_id for r in reqs], dtype=np.int64),
+        "turn": np.array([r.turn for r in reqs], dtype=np.int64),
+        "parent_rid": np.array([r.parent_rid for r in reqs], dtype=np.int64),
+        "attempt": np.array([r.attempt for r in reqs], dtype=np.int64),
+        "think_s": np.array([r.think_s for r in reqs], dtype=float),
     }
     cols["prefill_cluster"] = np.array([r.prefill_cluster for r in reqs], dtype=object)
     cols["decode_cluster"] = np.array([r.decode_cluster for r in reqs], dtype=object)

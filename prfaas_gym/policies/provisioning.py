@@ -50,7 +50,7 @@ class StageEstimate:
 
 def recent_requests(view: "Simulator", window_s: float) -> list:
     """Requests that arrived in ``(now - window_s, now]`` and have been routed."""
-    reqs = view.requests
+    reqs = view.arrived  # in order of arrival (closed-loop turns arrive as service allows)
     now = view.now_s
     hi = bisect.bisect_right(reqs, now, key=lambda r: r.arrival_s)
     lo = bisect.bisect_right(reqs, now - window_s, key=lambda r: r.arrival_s)

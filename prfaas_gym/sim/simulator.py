@@ -24,9 +24,11 @@ from prfaas_gym.sim.kernel import (
 )
 from prfaas_gym.sim.link import Link, per_flow_cap_bytes_s
 from prfaas_gym.sim.router import Provisioner, RouteDecision, Router, ThresholdRouter
+from prfaas_gym.sim.sessions import SessionClock
 from prfaas_gym.sim.streams import STREAM_HOME, STREAM_POLICY, STREAM_WORKLOAD, rng_stream
 from prfaas_gym.workload import build_workload
 from prfaas_gym.workload.request import BLOCK_TOKENS, Request
+from prfaas_gym.workload.sessions import reject_policy
 
 MAX_RETRIES = 3
 STALL_LIMIT_S = 86_400.0  # simulated seconds with requests in flight and none ending
@@ -133,7 +135,14 @@ class Simulator:
         self._home_list: list[int] = self._home.tolist()  # plain ints: cheaper per lookup
 
         self.on_request_end: list[Callable[[Request], None]] = []  # called as each request ends
-        self._next_arrival = 0
+        # arrivals: requests with a fixed arrival time come in order from _open; closed-loop
+        # turns and retries are timed by the session clock when their parent ends
+        self._open = [r for r in self.requests if not math.isnan(r.arrival_s)]
+        self._next_arrival = 0  # index into _open
+        self._arrivals_left = len(self.requests)  # requests that will still arrive
+        self.arrived: list[Request] = []  # requests in order of arrival
+        policy = reject_policy(scenario.workload, scenario.source)
+        self.sessions = SessionClock(self, policy) if SessionClock.needed(self.requests, policy) else None
         self._last_end_s = 0.0  # when a request last completed or was rejected (stall watchdog)
         self.completed = 0
         self.rejected = 0
@@ -146,8 +155,8 @@ class Simulator:
         self.prefill_counts_log: list[tuple[float, int, int]] = []  # (time, cluster, prefill instances)
         self._next_turn = self._next_turns() if any(c.spec.cache_output for c in self.clusters) else {}
 
-        if self.requests:
-            schedule_at(self.env, self.requests[0].arrival_s, PRIO_ARRIVAL, self._on_arrival)
+        if self._open:
+            schedule_at(self.env, self._open[0].arrival_s, PRIO_ARRIVAL, self._on_arrival)
         schedule_disturbances(self)
         if provisioner is not None:
             schedule(self.env, provisioner.interval_s, PRIO_CONTROL, self._on_provision_tick)
@@ -169,7 +178,12 @@ class Simulator:
     @property
     def done(self) -> bool:
         """All requests have arrived and ended (completed or rejected)."""
-        return self._next_arrival >= len(self.requests) and self.in_flight == 0
+        return self._arrivals_left == 0 and self.in_flight == 0
+
+    @property
+    def arrivals_left(self) -> int:
+        """Requests that have not arrived yet (closed-loop turns included; retries once made)."""
+        return self._arrivals_left
 
     def home_cluster(self, req: Request) -> int:
         """Index of the PD cluster where ``req``'s traffic lands and decodes by default."""
@@ -257,11 +271,10 @@ class Simulator:
             raise SimulationError("external_routing is set: drive with next_decision()/apply()")
         env = self.env
         queue = env._queue
-        n_requests = len(self.requests)
         n = 0
         # SimPy's Environment.step inlined: our events never fail, and this loop is the
         # simulator's hot path (about six events per request)
-        while self.in_flight or self._next_arrival < n_requests:
+        while self.in_flight or self._arrivals_left:
             if not queue:
                 self._stuck()
             env._now, _, _, event = heappop(queue)
@@ -272,10 +285,11 @@ class Simulator:
             if not n & 0x3FFF:
                 self._check_stall()
                 if progress is not None:
-                    progress(self.completed + self.rejected, n_requests)
+                    progress(self.completed + self.rejected, len(self.requests))
         self.events_processed += n
         if progress is not None:
-            progress(self.completed + self.rejected, n_requests)
+            progress(self.completed + self.rejected, len(self.requests))
+        self._warn_overtaking()
         return self.summary()
 
     def run_until(self, time_s: float) -> Request | None:
@@ -283,10 +297,9 @@ class Simulator:
         the run is done). The clock ends at ``time_s`` unless the run finished before it."""
         env = self.env
         queue = env._queue
-        n_requests = len(self.requests)
         n = 0
         done_before = self.events_processed  # only this method and run() change it
-        while (self.in_flight or self._next_arrival < n_requests) and self._pending is None:
+        while (self.in_flight or self._arrivals_left) and self._pending is None:
             if not queue:
                 self._stuck()
             if queue[0][0] > time_s:
@@ -342,11 +355,19 @@ class Simulator:
     # ================================================================== arrivals and routing
     def _on_arrival(self, event) -> None:
         i = self._next_arrival
-        req = self.requests[i]
+        req = self._open[i]
         self._next_arrival = i + 1
+        if i + 1 < len(self._open):
+            schedule_at(self.env, self._open[i + 1].arrival_s, PRIO_ARRIVAL, self._on_arrival)
+        self._arrive(req)
+
+    def _on_timed_arrival(self, event) -> None:
+        self._arrive(event._value)
+
+    def _arrive(self, req: Request) -> None:
+        self._arrivals_left -= 1
         self.in_flight += 1
-        if i + 1 < len(self.requests):
-            schedule_at(self.env, self.requests[i + 1].arrival_s, PRIO_ARRIVAL, self._on_arrival)
+        self.arrived.append(req)
         if self.external_routing:
             self._pending = req
         else:
@@ -442,6 +463,44 @@ class Simulator:
         self._last_end_s = self.env.now
         for fn in self.on_request_end:
             fn(req)
+        if self.sessions is not None:
+            self.sessions.on_end(req)
+
+    # ================================================================== sessions
+    def add_request(self, like: Request, *, attempt: int) -> Request:
+        """A new request with ``like``'s content (a client's retry), not yet scheduled."""
+        req = Request(len(self.requests), math.nan, like.input_tokens, like.output_tokens, like.hash_ids,
+                      like.session_id, like.turn, like.parent_rid, like.think_s, attempt)
+        self.requests.append(req)
+        self._home_list.append(self._home_list[like.rid])
+        self._arrivals_left += 1
+        return req
+
+    def abandon(self, req: Request) -> None:
+        """End a turn that will never be sent (its conversation was abandoned)."""
+        req.rejected = True
+        req.reject_reason = "abandoned"
+        self.rejected += 1
+        self._arrivals_left -= 1
+        for fn in self.on_request_end:
+            fn(req)
+
+    def _warn_overtaking(self) -> None:
+        # open-loop turns (synthetic `loop: open`, trace replay, rescaled by --rate) may arrive
+        # before the turn they continue has ended: say how often
+        reqs = self.requests
+        late = total = 0
+        for r in reqs:
+            if r.parent_rid >= 0 and math.isnan(r.think_s) and not reqs[r.parent_rid].rejected:
+                total += 1
+                if not r.arrival_s >= reqs[r.parent_rid].finish_s:
+                    late += 1
+        if late:
+            import warnings
+
+            warnings.warn(f"{late} of {total} follow-up turns arrived before the turn they continue "
+                          "ended (open-loop timing: synthetic `loop: open`, or trace timestamps, "
+                          "perhaps rescaled by --rate)", stacklevel=3)
 
     # ================================================================== prefix pulls
     def _start_pull(self, job: Job, src: int, inst) -> None:
@@ -619,6 +678,8 @@ class Simulator:
         self._last_end_s = self.env.now
         for fn in self.on_request_end:
             fn(job.req)
+        if self.sessions is not None:
+            self.sessions.on_end(job.req)
 
     # ================================================================== faults and environment
     def _reroute(self, job: Job) -> None:

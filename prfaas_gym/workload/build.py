@@ -19,7 +19,9 @@ from prfaas_gym.workload.columns import Columns
 from prfaas_gym.workload.errors import MAX_REQUESTS, WorkloadError
 from prfaas_gym.workload.lengths import draw_lengths
 from prfaas_gym.workload.request import Request
-from prfaas_gym.workload.sessions import PrefixSpec, build_sessions
+from prfaas_gym.workload.sessions import (
+    PrefixSpec, build_sessions, closed_loop_arrivals, draw_think_times, infer_parents, turns_of,
+)
 from prfaas_gym.workload.spec import Fields
 from prfaas_gym.workload.traces import TIME_UNITS, read_azure, read_generic_csv, read_mooncake, resolve_data_path
 
@@ -78,7 +80,13 @@ def to_requests(cols: Columns) -> list[Request]:
     outs = cols.output_tokens.tolist()
     hashes = cols.hash_ids if cols.hash_ids is not None else [None] * n
     sessions = cols.session_id.tolist() if cols.session_id is not None else [-1] * n
-    return [Request(i, arrival[i], ins[i], outs[i], hashes[i], sessions[i]) for i in range(n)]
+    if cols.parent is None:
+        return [Request(i, arrival[i], ins[i], outs[i], hashes[i], sessions[i]) for i in range(n)]
+    turns = cols.turn.tolist() if cols.turn is not None else [0] * n
+    parents = cols.parent.tolist()
+    think = cols.think_s.tolist() if cols.think_s is not None else [math.nan] * n
+    return [Request(i, arrival[i], ins[i], outs[i], hashes[i], sessions[i], turns[i], parents[i], think[i])
+            for i in range(n)]
 
 
 # --------------------------------------------------------------------------------------------
@@ -90,7 +98,7 @@ def _synthetic(f: Fields, rng: np.random.Generator, data_dir: Path | None, n: in
     if n is None and duration is None:
         raise f.error("requests", "required for synthetic workloads (or set duration_s)")
     # independent sub-streams: changing the arrival process keeps the lengths, and vice versa
-    arr_rng, in_rng, out_rng, pfx_rng = rng.spawn(4)
+    arr_rng, in_rng, out_rng, pfx_rng, think_rng = rng.spawn(5)
     arrival = draw_arrivals(f.sub("arrival", required=rate is None), arr_rng, n=n, duration_s=duration,
                             rate_rps=rate)
     count = int(arrival.size)
@@ -101,9 +109,13 @@ def _synthetic(f: Fields, rng: np.random.Generator, data_dir: Path | None, n: in
     if not f.has("prefix"):
         return Columns(arrival, new_tokens, outputs)
     default_cap = int(max_in) if isinstance(max_in, int) and max_in > 0 else DEFAULT_MAX_CONTEXT
-    prefix = PrefixSpec.parse(f.sub("prefix"), default_cap)
+    pf = f.sub("prefix")
+    prefix = PrefixSpec.parse(pf, default_cap)
     s = build_sessions(prefix, new_tokens, outputs, pfx_rng)
-    return Columns(arrival, s.input_tokens, outputs, s.hash_ids, s.session_id)
+    think = None
+    if prefix.loop == "closed":
+        arrival, think = closed_loop_arrivals(arrival, s.parent, draw_think_times(pf, think_rng, count))
+    return Columns(arrival, s.input_tokens, outputs, s.hash_ids, s.session_id, s.turn, s.parent, think)
 
 
 def _trace(reader: Callable[[Fields], Callable[[Path], Columns]], default_jitter: str | float):
@@ -134,6 +146,9 @@ def _trace(reader: Callable[[Fields], Callable[[Path], Columns]], default_jitter
                                  where=f"{f.source}: workload", path=str(path))
         if out_spec is not None:
             cols.output_tokens = draw_lengths(out_spec, out_rng, len(cols), data_dir=data_dir)
+        if cols.hash_ids is not None:  # multi-turn traces: the previous turn of each request
+            cols.parent = infer_parents(cols.hash_ids, cols.input_tokens.tolist())
+            cols.turn = turns_of(cols.parent)
         return cols
     return build
 

@@ -46,14 +46,33 @@ def draw_lengths(spec: Fields, rng: np.random.Generator, n: int, *, data_dir: Pa
     mode = spec.choice("truncate", TRUNCATE, default="resample")
     sampler = _BUILDERS[dist](spec, rng, data_dir)
     spec.done()
-    return _bounded(sampler, n, lo, hi, mode, spec)
+    return _bounded(sampler, n, lo, hi, mode, spec).astype(np.int64)
 
 
-def _bounded(sampler: Sampler, n: int, lo: int, hi: int | None, mode: str, spec: Fields) -> np.ndarray:
+def draw_seconds(spec: Fields, rng: np.random.Generator, n: int) -> np.ndarray:
+    """Draw ``n`` durations in seconds (float64, not rounded; ``min`` defaults to 0).
+
+    Same distributions and keys as `draw_lengths` (``empirical`` takes ``values`` only).
+    """
+    dist = spec.choice("dist", DISTS)
+    lo = spec.number("min", 0.0, min=0.0)
+    hi = spec.number("max", None, min=0.0)
+    assert lo is not None
+    if hi is not None and hi < lo:
+        raise spec.error("max", f"must be >= min ({lo:g}), got {hi:g}")
+    mode = spec.choice("truncate", TRUNCATE, default="resample")
+    sampler = _BUILDERS[dist](spec, rng, None)
+    spec.done()
+    return _bounded(sampler, n, lo, hi, mode, spec, rounding=False)
+
+
+def _bounded(sampler: Sampler, n: int, lo: float, hi: float | None, mode: str, spec: Fields,
+             rounding: bool = True) -> np.ndarray:
     upper = np.inf if hi is None else hi
-    out = np.rint(sampler(n))
+    rnd = np.rint if rounding else np.asarray
+    out = rnd(sampler(n)).astype(np.float64)
     if mode == "clip":
-        return np.clip(out, lo, upper).astype(np.int64)
+        return np.clip(out, lo, upper)
     bad = np.flatnonzero((out < lo) | (out > upper))
     rounds = 0
     while bad.size:
@@ -62,14 +81,14 @@ def _bounded(sampler: Sampler, n: int, lo: int, hi: int | None, mode: str, spec:
             raise spec.error(
                 None, f"[min, max] = [{lo}, {hi}] excludes almost all of the distribution; "
                 "widen the bounds or use truncate: clip")
-        redraw = np.rint(sampler(bad.size))
+        redraw = rnd(sampler(bad.size))
         out[bad] = redraw
         bad = bad[(redraw < lo) | (redraw > upper)]
-    return out.astype(np.int64)
+    return out
 
 
 def _constant(spec: Fields, rng: np.random.Generator, data_dir: Path | None) -> Sampler:
-    value = spec.number("value", required=True, min=1.0)
+    value = spec.number("value", required=True, min=0.0)
     return lambda size: np.full(size, value)
 
 

@@ -96,8 +96,14 @@ def cycle(cols: Columns, copies: int) -> Columns:
         s_stride = int(cols.session_id.max()) + 1
         sessions = np.tile(cols.session_id, copies) + np.where(np.tile(cols.session_id, copies) >= 0,
                                                                k * s_stride, 0)
+    parent = None
+    if cols.parent is not None:
+        tiled = np.tile(cols.parent, copies)
+        parent = np.where(tiled >= 0, tiled + k * n, -1)
     return Columns(arrival, np.tile(cols.input_tokens, copies), np.tile(cols.output_tokens, copies),
-                   hashes, sessions)
+                   hashes, sessions,
+                   None if cols.turn is None else np.tile(cols.turn, copies), parent,
+                   None if cols.think_s is None else np.tile(cols.think_s, copies))
 
 
 def fit_length(cols: Columns, *, n: int | None, duration_s: float | None, repeat: bool,

@@ -27,6 +27,14 @@ class Request:
         hash_ids: prefix block ids, one per 512-token block (ceil(input/512) of them), or
             ``None`` when the workload carries no prefix information.
         session_id: conversation id for shared-prefix generators (-1: none).
+        turn: index of this turn in its conversation (0: the first turn, or no session).
+        parent_rid: rid of the previous turn of the conversation (-1: none). In a closed-loop
+            session the simulator sets it to the attempt that ended, when a turn was retried.
+        think_s: closed-loop sessions: the user's think time, seconds; the turn arrives this
+            long after its parent ended, and ``arrival_s`` is ``nan`` until then. ``nan`` for
+            open-loop requests (whose ``arrival_s`` is fixed up front).
+        attempt: 0 for a turn's first send; a retry after a rejection is a new request with the
+            same content and ``attempt`` one higher.
     """
 
     rid: int
@@ -35,6 +43,10 @@ class Request:
     output_tokens: int
     hash_ids: tuple[int, ...] | None = None
     session_id: int = -1
+    turn: int = 0
+    parent_rid: int = -1
+    think_s: float = NAN
+    attempt: int = 0
     # --- filled in by the simulator ---
     prefill_cluster: str = ""
     decode_cluster: str = ""

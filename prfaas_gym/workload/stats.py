@@ -14,7 +14,8 @@ from prfaas_gym.workload.request import Request
 def workload_stats(reqs: Sequence[Request]) -> dict[str, Any]:
     """Count, span, mean rate and length percentiles of ``reqs`` (plain floats and ints).
 
-    Keys: ``count``, ``duration_s`` (first to last arrival), ``rate_rps`` (``(N-1)/duration``),
+    Keys: ``count``, ``duration_s`` (first to last arrival known up front: closed-loop
+    follow-up turns, timed by the simulator, are left out), ``rate_rps`` (``(N-1)/duration``),
     ``input_mean``, ``input_p50``, ``input_p90``, ``input_p99``, ``output_mean``, ``output_p50``,
     ``output_p90``, ``output_p99``, ``sessions`` (distinct session ids, 0 if none), and
     ``block_reuse`` (share of hash-id blocks seen in an earlier request; ``nan`` without hash ids).
@@ -26,7 +27,8 @@ def workload_stats(reqs: Sequence[Request]) -> dict[str, Any]:
         out |= {f"{k}_{s}": math.nan for k in ("input", "output") for s in ("mean", "p50", "p90", "p99")}
         return out | {"sessions": 0, "block_reuse": math.nan}
     t = np.fromiter((r.arrival_s for r in reqs), dtype=np.float64, count=n)
-    span = float(t.max() - t.min())
+    t = t[np.isfinite(t)]  # closed-loop follow-up turns are timed by the simulator
+    span = float(t.max() - t.min()) if t.size else 0.0
     out["duration_s"] = span
     out["rate_rps"] = (n - 1) / span if span > 0 else math.nan
     for name, attr in (("input", "input_tokens"), ("output", "output_tokens")):

@@ -58,7 +58,12 @@ def scenarios(draw):
         "output_tokens": {"dist": "uniform", "low": 1, "high": draw(st.sampled_from([2, 300]))},
     }
     if cache_gb:
-        workload["prefix"] = {"sessions": draw(st.integers(1, 5)), "turns_mean": 2.0, "shared_system_tokens": 512}
+        workload["prefix"] = {
+            "sessions": draw(st.integers(1, 5)), "turns_mean": 2.0, "shared_system_tokens": 512,
+            "loop": draw(st.sampled_from(["closed", "closed", "open"])),
+            "think_time_s": {"dist": "lognormal", "mu": draw(st.sampled_from([-3.0, 0.0, 2.0])), "sigma": 1.0},
+            "on_reject": draw(st.sampled_from([{}, {"action": "retry", "max_retries": 2, "backoff_s": 0.5}])),
+        }
     faults = []
     if draw(st.booleans()):
         faults.append({"at_s": draw(st.floats(0.0, 5.0)), "duration_s": draw(st.floats(0.1, 3.0)),
@@ -126,9 +131,23 @@ def test_invariants(case):
     assert not violations
 
     n = len(sim.requests)
-    # nothing lost
+    # nothing lost (turns of abandoned conversations end rejected, without arriving)
     assert summary["completed"] + summary["rejected"] == n
-    assert sim.in_flight == 0
+    assert sim.in_flight == 0 and sim.arrivals_left == 0 and sim.done
+    assert len(sim.arrived) == sum(1 for r in sim.requests if r.reject_reason != "abandoned")
+    # causality: a closed-loop turn arrives its think time after its parent completed
+    for r in sim.requests:
+        if r.reject_reason == "abandoned":
+            assert math.isnan(r.arrival_s)
+            continue
+        assert math.isfinite(r.arrival_s)
+        if r.parent_rid >= 0 and math.isfinite(r.think_s) and r.attempt == 0:
+            parent = sim.requests[r.parent_rid]
+            assert not parent.rejected and parent.turn == r.turn - 1
+            assert r.arrival_s == parent.finish_s + r.think_s
+        if r.attempt:
+            first = [q for q in sim.requests if (q.session_id, q.turn, q.attempt) == (r.session_id, r.turn, r.attempt - 1)]
+            assert len(first) == 1 and first[0].rejected and first[0].arrival_s < r.arrival_s
     # time monotone
     assert all(a <= b for a, b in zip(times, times[1:]))
     for r in sim.requests:

@@ -104,7 +104,8 @@ def test_determinism() -> None:
     a = _synth(n=2000, seed=7, **dict(spec_kw))
     b = _synth(n=2000, seed=7, **dict(spec_kw))
     c = _synth(n=2000, seed=8, **dict(spec_kw))
-    key = lambda rs: [(r.arrival_s, r.input_tokens, r.output_tokens, r.hash_ids, r.session_id) for r in rs]  # noqa: E731
+    key = lambda rs: [(repr(r.arrival_s), r.input_tokens, r.output_tokens, r.hash_ids, r.session_id,  # noqa: E731
+                       r.turn, r.parent_rid, repr(r.think_s)) for r in rs]
     assert key(a) == key(b)
     assert key(a) != key(c)
 
