@@ -203,6 +203,10 @@ def fluid_goodput_bound(sim: "Simulator", *, slot_s: float = 1.0, roles: str = "
         raise ValueError(f"roles: expected one of {', '.join(ROLE_MODES)}, got {roles!r}")
     if not sim.requests:
         raise ValueError("the workload has no requests")
+    if any(math.isnan(r.arrival_s) for r in sim.requests):
+        raise ValueError("bound: closed-loop turns arrive when their parent ends, which depends on the "
+                         "policy; the LP needs arrival times up front: bound the open-loop workload "
+                         "(workload.prefix.loop: open, evaluation.bound.open_loop)")
     t0 = time.perf_counter()
     lp = _FluidLP(sim, slot_s, roles)
     good_max, hopeless, variables = lp.solve()
@@ -425,3 +429,18 @@ def goodput_upper_bound(
     sim = build_simulator(scenario, seed=seed, data_dir=data_dir, n_requests=n_requests,
                           rate_rps=rate_rps, duration_s=duration_s)
     return fluid_goodput_bound(sim, slot_s=slot_s, roles=roles)
+
+
+def open_loop(scenario):
+    """``scenario`` with closed-loop sessions replaced by their open-loop timing (every turn at
+    its drawn arrival time), the workload the bound can be computed for; others unchanged."""
+    import copy
+    import dataclasses
+
+    prefix = scenario.workload.get("prefix")
+    if not isinstance(prefix, dict) or prefix.get("loop", "closed") != "closed":
+        return scenario
+    workload = copy.deepcopy(scenario.workload)
+    workload["prefix"]["loop"] = "open"
+    workload["prefix"].pop("on_reject", None)
+    return dataclasses.replace(scenario, workload=workload)

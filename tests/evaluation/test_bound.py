@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from tests.sim.tiny_scenarios import pd_cluster, scenario_dict
 
 from prfaas_gym.cli import main
-from prfaas_gym.evaluation.bound import fluid_goodput_bound, goodput_upper_bound, max_cached_tokens
+from prfaas_gym.evaluation.bound import fluid_goodput_bound, goodput_upper_bound, max_cached_tokens, open_loop
 from prfaas_gym.scenario import load_scenario, parse_scenario
 from prfaas_gym.sim import Simulator
 from prfaas_gym.workload import Request
@@ -132,7 +132,7 @@ POLICIES = ("mooncake-conductor", "prfaas-threshold", "least-loaded", "round-rob
 def test_no_policy_beats_the_bound_on_bursty(seed, rate, policy):
     from prfaas_gym.api import build_simulator
 
-    sc = load_scenario("bursty_fluctuating")
+    sc = open_loop(load_scenario("bursty_fluctuating"))
     sim = build_simulator(sc, policy, seed=seed, n_requests=150, rate_rps=rate)
     bound = fluid_goodput_bound(build_simulator(sc, policy, seed=seed, n_requests=150, rate_rps=rate))
     summary = sim.run()
@@ -155,7 +155,7 @@ MECHANISMS = {
 def test_no_policy_beats_the_bound_with_batching_and_cache_options(seed, rate, policy):
     from prfaas_gym.api import build_simulator
 
-    sc = load_scenario("bursty_fluctuating", MECHANISMS)
+    sc = open_loop(load_scenario("bursty_fluctuating", MECHANISMS))
     sim = build_simulator(sc, policy, seed=seed, n_requests=150, rate_rps=rate)
     bound = fluid_goodput_bound(build_simulator(sc, policy, seed=seed, n_requests=150, rate_rps=rate))
     summary = sim.run()
@@ -165,7 +165,7 @@ def test_no_policy_beats_the_bound_with_batching_and_cache_options(seed, rate, p
 
 
 def test_sharing_roles_only_loosens_the_bound():
-    sc = load_scenario("bursty_fluctuating")
+    sc = open_loop(load_scenario("bursty_fluctuating"))
     # the scenario batches prefills, so the bound charges only their marginal cost: 200 req/s
     fixed = goodput_upper_bound(sc, 3, n_requests=300, rate_rps=200.0)
     shared = goodput_upper_bound(sc, 3, n_requests=300, rate_rps=200.0, roles="any")

@@ -13,6 +13,7 @@ import pytest
 
 from prfaas_gym.api import build_simulator
 from prfaas_gym.evaluation import BandwidthRecorder, compare_policies, load_sweep, max_sustained_rate
+from prfaas_gym.scenario import load_scenario
 
 
 def _data_dir() -> Path | None:
@@ -50,10 +51,13 @@ def test_paper_threshold_sustains_more_load_than_naive():
 
 
 def test_bursty_adaptive_keeps_egress_under_link_in_dips():
+    # open-loop turns keep the link loaded during dips; with causal sessions (the default) the
+    # load self-limits and neither policy saturates the link in more than ~1% of dip time
+    sc = load_scenario("bursty_fluctuating", {"workload.prefix.loop": "open"})
     sat = {"prfaas-threshold": [], "prfaas-adaptive": []}
     for seed in range(3):
         for pol in sat:
-            sim = build_simulator("bursty_fluctuating", pol, seed=seed, n_requests=2000)
+            sim = build_simulator(sc, pol, seed=seed, n_requests=2000)
             rec = BandwidthRecorder(sim)
             sim.run()
             rep = rec.dip_report(0)
