@@ -181,7 +181,7 @@ class PrfaasEnvBase(gym.Env):
         self._integrator = None
         if self.reward_config.credit == "integrated":
             sc = self.scenario
-            self._integrator = LatencyIntegrator(self.sim.requests, sc.ttft_slo_s, sc.tpot_slo_s)
+            self._integrator = LatencyIntegrator(self.sim.arrived, sc.ttft_slo_s, sc.tpot_slo_s)  # arrival order
         return self.sim
 
     def _reset_options(self, options: dict[str, Any] | None) -> int | None:

@@ -139,7 +139,8 @@ def test_random_policy_final_step_is_a_small_share_of_the_return(env_id):
     tail = info["after_window"]
     assert tail["requests"] > 0 and tail["done"]
     s = info["summary"]
-    assert s["completed"] + s["rejected"] == s["requests"] == 400
+    # a rejected turn of a conversation is resent (bursty: retry), as a request of its own
+    assert s["completed"] + s["rejected"] == s["requests"] == len(env.sim.requests) >= 400
 
 
 def test_ended_rids_cover_every_request_once():
@@ -156,7 +157,8 @@ def test_ended_rids_cover_every_request_once():
         if term or trunc:
             break
     seen += info["after_window"]["ended_rids"]
-    assert sorted(seen) == list(range(200))
+    assert sorted(seen) == list(range(len(env.sim.requests)))  # 200 + retries of rejected turns
+    assert len(env.sim.requests) >= 200
     for rid in info["ended_rids"]:
         assert env.sim.requests[rid].rejected or not math.isnan(env.sim.requests[rid].finish_s)
 
