@@ -37,16 +37,7 @@ Sampler = Callable[[int], np.ndarray]
 
 def draw_lengths(spec: Fields, rng: np.random.Generator, n: int, *, data_dir: Path | None) -> np.ndarray:
     """Draw ``n`` integer lengths (int64, each within ``[min, max]``) for one length mapping."""
-    dist = spec.choice("dist", DISTS)
-    lo = spec.integer("min", 1, min=1)
-    hi = spec.integer("max", None, min=1)
-    assert lo is not None
-    if hi is not None and hi < lo:
-        raise spec.error("max", f"must be >= min ({lo}), got {hi}")
-    mode = spec.choice("truncate", TRUNCATE, default="resample")
-    sampler = _BUILDERS[dist](spec, rng, data_dir)
-    spec.done()
-    return _bounded(sampler, n, lo, hi, mode, spec).astype(np.int64)
+    return _draw(spec, rng, n, data_dir, integer=True).astype(np.int64)
 
 
 def draw_seconds(spec: Fields, rng: np.random.Generator, n: int) -> np.ndarray:
@@ -54,16 +45,21 @@ def draw_seconds(spec: Fields, rng: np.random.Generator, n: int) -> np.ndarray:
 
     Same distributions and keys as `draw_lengths` (``empirical`` takes ``values`` only).
     """
+    return _draw(spec, rng, n, None, integer=False)
+
+
+def _draw(spec: Fields, rng: np.random.Generator, n: int, data_dir: Path | None, integer: bool) -> np.ndarray:
     dist = spec.choice("dist", DISTS)
-    lo = spec.number("min", 0.0, min=0.0)
-    hi = spec.number("max", None, min=0.0)
+    read, floor = (spec.integer, 1) if integer else (spec.number, 0.0)
+    lo = read("min", floor, min=floor)
+    hi = read("max", None, min=floor)
     assert lo is not None
     if hi is not None and hi < lo:
-        raise spec.error("max", f"must be >= min ({lo:g}), got {hi:g}")
+        raise spec.error("max", f"must be >= min ({lo}), got {hi}")
     mode = spec.choice("truncate", TRUNCATE, default="resample")
-    sampler = _BUILDERS[dist](spec, rng, None)
+    sampler = _BUILDERS[dist](spec, rng, data_dir)
     spec.done()
-    return _bounded(sampler, n, lo, hi, mode, spec, rounding=False)
+    return _bounded(sampler, n, lo, hi, mode, spec, rounding=integer)
 
 
 def _bounded(sampler: Sampler, n: int, lo: float, hi: float | None, mode: str, spec: Fields,
