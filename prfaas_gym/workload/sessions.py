@@ -169,7 +169,7 @@ def build_sessions(
     cap = prefix.max_context_tokens
     system = prefix.shared_system_tokens
 
-    # per slot: [session id, turns left, context tokens, full-block ids]
+    # per slot: [session id, turns left, context tokens, full-block ids, last row, last turn]
     slots: list[list | None] = [None] * prefix.sessions
     next_sid = 0
     next_hid = 0
