@@ -99,3 +99,35 @@ def test_real_mooncake_conversation_is_chained(shared_data) -> None:
         k = hits.index(False) if False in hits else len(hits)
         assert not any(hits[k:])
         seen.update(r.hash_ids)
+
+
+def test_closed_loop_default_times_follow_ups_by_the_simulator() -> None:
+    reqs = _build({"sessions": 4, "turns_mean": 4, "shared_system_tokens": 1024}, n=200)
+    follow = [r for r in reqs if r.parent_rid >= 0]
+    first = [r for r in reqs if r.parent_rid < 0]
+    assert follow and first
+    assert all(math.isnan(r.arrival_s) and r.think_s >= 0 for r in follow)
+    assert all(math.isfinite(r.arrival_s) and math.isnan(r.think_s) for r in first)
+    by_rid = {r.rid: r for r in reqs}
+    for r in follow:  # the parent is the previous turn of the same conversation, earlier in rid
+        p = by_rid[r.parent_rid]
+        assert p.rid < r.rid and p.session_id == r.session_id and p.turn == r.turn - 1
+    # the Mooncake-fitted default: median think time ~117 s
+    assert 60 < float(np.median([r.think_s for r in follow])) < 220
+    # open loop: the same content, every arrival drawn up front
+    opened = _build({"sessions": 4, "turns_mean": 4, "shared_system_tokens": 1024, "loop": "open"}, n=200)
+    assert all(math.isfinite(r.arrival_s) for r in opened)
+    assert sorted((r.session_id, r.turn, r.input_tokens) for r in opened) == \
+        sorted((r.session_id, r.turn, r.input_tokens) for r in reqs)
+
+
+def test_infer_parents_by_hand() -> None:
+    from prfaas_gym.workload.sessions import infer_parents
+
+    ids = [(0, 1, 2),        # 1100 tokens: blocks 0, 1 full
+           (0, 7, 8),        # another conversation on the shared block 0
+           (0, 1, 3, 4),     # 1600 tokens: continues request 0 (its full blocks 0, 1)
+           (0, 1, 3, 5, 6),  # continues request 2 (full blocks 0, 1, 3)
+           (0, 9)]           # shares only block 0, which branches: no parent
+    tokens = [1100, 1100, 1600, 2100, 700]
+    assert infer_parents(ids, tokens).tolist() == [-1, -1, 0, 2, -1]
