@@ -146,7 +146,8 @@ def measurement_window(arrival_s: np.ndarray, *, warmup_s: float = 0.0, cooldown
     (the run's arrival horizon, ``duration_s``) when given, else the last arrival. The window
     depends on the workload only, never on how a policy served it.
     """
-    last = float(arrival_s.max()) if arrival_s.size else 0.0
+    arrived = arrival_s[np.isfinite(arrival_s)]  # turns of abandoned conversations never arrive
+    last = float(arrived.max()) if arrived.size else 0.0
     horizon = float(horizon_s) if horizon_s is not None else last
     return float(warmup_s), horizon - float(cooldown_s)
 
