@@ -423,10 +423,14 @@ def goodput_upper_bound(
     roles: str = "initial",
 ) -> GoodputBound:
     """:func:`fluid_goodput_bound` for a scenario's workload with ``seed`` (same workload as
-    ``compare``/``simulate`` with that seed)."""
+    ``compare``/``simulate`` with that seed). Closed-loop sessions are bounded with their
+    open-loop timing (:func:`open_loop`): the LP needs every arrival time up front."""
     from prfaas_gym.api import build_simulator
+    from prfaas_gym.scenario import load_scenario
 
-    sim = build_simulator(scenario, seed=seed, data_dir=data_dir, n_requests=n_requests,
+    if not hasattr(scenario, "workload"):
+        scenario = load_scenario(scenario)
+    sim = build_simulator(open_loop(scenario), seed=seed, data_dir=data_dir, n_requests=n_requests,
                           rate_rps=rate_rps, duration_s=duration_s)
     return fluid_goodput_bound(sim, slot_s=slot_s, roles=roles)
 
