@@ -32,13 +32,16 @@ class BandwidthRecorder:
 
             link.set_available = record  # type: ignore[method-assign]
 
-    def series(self, link: int, bin_s: float = 1.0, end_s: float | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """``(bin starts, egress Gbps, available Gbps)`` of one link in ``bin_s`` bins
-        (bin means of the step functions)."""
-        lk = self.sim.links[link]
+    def series(self, link: int, bin_s: float = 1.0, end_s: float | None = None,
+               direction: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(bin starts, egress Gbps, available Gbps)`` of one direction of one link in
+        ``bin_s`` bins (bin means of the step functions). Links are full duplex: each
+        direction has the available bandwidth; ``direction`` 0 is the link's ``between[0]``
+        to ``between[1]`` (the KV direction of the shipped scenarios), 1 the reverse."""
+        ch = self.sim.links[link].channels[direction]
         end = float(end_s if end_s is not None else self.sim.now_s)
         edges = np.arange(0.0, end + bin_s, bin_s)
-        eg = _bin_step(np.asarray(lk.rate_log_t), np.asarray(lk.rate_log_bytes_s), edges)
+        eg = _bin_step(np.asarray(ch.rate_log_t), np.asarray(ch.rate_log_bytes_s), edges)
         t_av = np.asarray([t for t, _ in self.log[link]])
         v_av = np.asarray([v for _, v in self.log[link]])
         av = _bin_step(t_av, v_av, edges)

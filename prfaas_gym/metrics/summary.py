@@ -17,7 +17,9 @@ source. In short:
   ``tpot_p*_all_s``: the same with every rejected or unfinished request counted as infinite
   latency (``inf``, ``null`` in JSON, once more than 1 - q of the requests are such).
 - egress: cross-DC bytes per second summed over links and directions, in 1-second bins (mean
-  and p99); ``egress_by_direction`` splits the bytes by direction (``"dc-a->dc-b"``).
+  and p99); ``egress_by_direction`` splits the bytes by direction (``"link:dc-a->dc-b"``);
+  ``egress_dir_gbps_p99``: the largest p99 of one direction of one link on its own (links are
+  full duplex, a capacity per direction).
 - prefill_utilisation: prefill busy time over the time instances spent in the prefill role;
   decode_batch_utilisation: time-averaged decode batch size over the max batch, in the decode role.
 """
@@ -46,7 +48,7 @@ SLO_KEYS = (
 """Keys of :func:`slo_metrics` (request outcomes and latencies), in order."""
 
 SUMMARY_KEYS = SLO_KEYS + (
-    "egress_gbps_mean", "egress_gbps_p99", "egress_utilisation",
+    "egress_gbps_mean", "egress_gbps_p99", "egress_dir_gbps_p99", "egress_utilisation",
     "prefix_hit_fraction", "offload_fraction", "prefill_utilisation", "decode_batch_utilisation",
     "gpu_hours", "cost_usd", "goodput_per_dollar", "sim_time_s",
     "rejected_policy", "rejected_no_prefill_capacity", "rejected_queue_full", "rejected_too_long",
@@ -108,19 +110,35 @@ def request_arrays(requests: Iterable["Request"]) -> dict[str, np.ndarray]:
     return cols
 
 
-def egress_series(sim: "Simulator", bin_s: float = 1.0, end_s: float | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Cross-DC egress in ``bin_s`` bins: (bin start times, Gbps summed over links)."""
+def egress_series(sim: "Simulator", bin_s: float = 1.0, end_s: float | None = None,
+                  channels=None) -> tuple[np.ndarray, np.ndarray]:
+    """Cross-DC egress in ``bin_s`` bins: (bin start times, Gbps summed over ``channels``,
+    by default every direction of every link)."""
     end = sim.env.now if end_s is None else end_s
     nbins = max(1, int(math.ceil(end / bin_s)))
     edges = np.arange(nbins + 1, dtype=float) * bin_s
     total = np.zeros(nbins)
-    for link in sim.links:
-        t = np.asarray(link.rate_log_t + [max(end, link.rate_log_t[-1])], dtype=float)
-        r = np.asarray(link.rate_log_bytes_s + [link.rate_log_bytes_s[-1]], dtype=float)
+    if channels is None:
+        channels = [ch for link in sim.links for ch in link.channels]
+    for ch in channels:
+        t = np.asarray(ch.rate_log_t + [max(end, ch.rate_log_t[-1])], dtype=float)
+        r = np.asarray(ch.rate_log_bytes_s + [ch.rate_log_bytes_s[-1]], dtype=float)
         cum = np.concatenate([[0.0], np.cumsum(r[:-1] * np.diff(t))])
         at_edges = np.interp(edges, t, cum)
         total += np.diff(at_edges) / bin_s
     return edges[:-1], total * 8 / 1e9
+
+
+def egress_by_direction(sim: "Simulator", bin_s: float = 1.0) -> dict[str, dict[str, float]]:
+    """Per direction of each link (``"link:src->dst"``): bytes sent, mean and p99 Gbps (1 s bins)."""
+    span = sim.env.now if sim.env.now > 0 else math.nan
+    out = {}
+    for link in sim.links:
+        for ch in link.channels:
+            _, g = egress_series(sim, bin_s, channels=[ch])
+            out[ch.name] = {"bytes": ch.bytes_sent, "gbps_mean": ch.bytes_sent * 8 / 1e9 / span,
+                            "gbps_p99": _pct(g, 99)}
+    return out
 
 
 def role_seconds(sim: "Simulator") -> dict[tuple[int, int], tuple[float, float]]:
@@ -262,6 +280,7 @@ def summarize(sim: "Simulator") -> dict:
         **slo,
         "egress_gbps_mean": egress_mean,
         "egress_gbps_p99": _pct(egress, 99) if sim.links else 0.0,
+        "egress_dir_gbps_p99": max((d["gbps_p99"] for d in egress_by_direction(sim).values()), default=0.0),
         "egress_utilisation": egress_mean / nominal_gbps if nominal_gbps > 0 else 0.0,
         "prefix_hit_fraction": float(cached[routed].sum() / inp[routed].sum()) if routed.any() else 0.0,
         "offload_fraction": float(offloaded[routed].mean()) if routed.any() else 0.0,

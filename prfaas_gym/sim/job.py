@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from prfaas_gym.sim.cluster import Cluster
     from prfaas_gym.sim.instance import Instance
-    from prfaas_gym.sim.link import Link
+    from prfaas_gym.sim.link import Channel, Flow
     from prfaas_gym.workload.request import Request
 
 
@@ -19,7 +19,7 @@ class Job:
         "prefill_cluster", "prefill_inst", "decode_cluster", "decode_inst", "transfer_bytes",
         "mem_bytes", "link", "flow_done", "prefill_done", "tail_s", "decode_steps", "join_step",
         "context_at_join", "est_new_tokens", "pulled_cached", "pending_keys", "done_tokens",
-        "chunk_tokens",
+        "chunk_tokens", "flow",
     )
 
     def __init__(self, req: "Request") -> None:
@@ -35,7 +35,8 @@ class Job:
         self.decode_inst: Instance | None = None
         self.transfer_bytes = 0.0
         self.mem_bytes = 0.0
-        self.link: Link | None = None
+        self.link: Channel | None = None  # the direction prefill -> decode, None inside a DC
+        self.flow: Flow | None = None  # the KV flow on ``link``
         self.flow_done = False
         self.prefill_done = False
         self.tail_s = 0.0

@@ -22,7 +22,7 @@ from prfaas_gym.sim.job import Job
 from prfaas_gym.sim.kernel import (
     PRIO_ARRIVAL, PRIO_COMPLETION, PRIO_CONTROL, PRIO_ENVIRONMENT, SimEnvironment, schedule, schedule_at,
 )
-from prfaas_gym.sim.link import Link, per_flow_cap_bytes_s
+from prfaas_gym.sim.link import Channel, Link, per_flow_cap_bytes_s
 from prfaas_gym.sim.router import Provisioner, RouteDecision, Router, ThresholdRouter
 from prfaas_gym.sim.sessions import SessionClock
 from prfaas_gym.sim.streams import STREAM_HOME, STREAM_POLICY, STREAM_WORKLOAD, rng_stream
@@ -104,14 +104,15 @@ class Simulator:
         self.pd_clusters = [c.index for c in self.clusters if c.kind == PD]
 
         self.links: list[Link] = []
-        self._link_between: dict[tuple[str, str], Link] = {}
+        # one channel per direction: links are full duplex
+        self._link_between: dict[tuple[str, str], Channel] = {}
         for spec in scenario.links:
             p = spec.profile
             cap = per_flow_cap_bytes_s(p.tcp_connections, p.per_connection_bytes_s, p.rtt_s, p.loss)
             link = Link(self.env, p.name, spec.a, spec.b, p.bandwidth_bytes_s, p.rtt_s, cap, self._on_flow_done)
             self.links.append(link)
-            self._link_between[(spec.a, spec.b)] = link
-            self._link_between[(spec.b, spec.a)] = link
+            self._link_between[(spec.a, spec.b)] = link.forward
+            self._link_between[(spec.b, spec.a)] = link.reverse
         # PrfaaS clusters whose KV can reach each PD cluster (the threshold rule's candidates)
         self.prfaas_reaching = {
             pd: [c for c in self.prfaas_clusters if self.connected(c, pd)] for pd in self.pd_clusters
@@ -220,8 +221,10 @@ class Simulator:
         da, db = self.clusters[a].datacenter, self.clusters[b].datacenter
         return da == db or (da, db) in self._link_between
 
-    def link_between(self, a: int, b: int) -> Link | None:
-        """The inter-DC link joining clusters ``a`` and ``b`` (``None`` inside one datacenter)."""
+    def link_between(self, a: int, b: int) -> Channel | None:
+        """The direction from cluster ``a``'s datacenter to ``b``'s of the link joining them
+        (``None`` inside one datacenter). Links are full duplex: each direction has the link's
+        capacity and its own flows."""
         da, db = self.clusters[a].datacenter, self.clusters[b].datacenter
         if da == db:
             return None
@@ -572,7 +575,7 @@ class Simulator:
         job.prefill_done = False
         if job.link is not None:
             # layer-wise pipelining: the KV stream starts with the prefill
-            job.link.start_flow(job.transfer_bytes, ("kv", job, job.epoch))
+            job.flow = job.link.start_flow(job.transfer_bytes, ("kv", job, job.epoch))
 
     def _on_prefill_done(self, job: Job) -> None:
         req = job.req
@@ -592,6 +595,10 @@ class Simulator:
                      self._on_transfer_event, (job, job.epoch))
         elif job.flow_done:
             self._finish_cross_dc_transfer(job)
+        else:
+            # the last layer exists: a flow that kept pace with production ends now
+            # (its on_done runs from here and finds prefill_done set)
+            job.link.end_production(job.flow)
 
     def _on_prefill_chunk_done(self, job: Job) -> None:
         """A chunk of ``job``'s prompt is computed: its full blocks become reusable now
@@ -685,6 +692,9 @@ class Simulator:
     def _reroute(self, job: Job) -> None:
         req = job.req
         job.epoch += 1
+        if job.flow is not None:  # stop streaming KV the new route will not use
+            job.link.cancel(job.flow)
+            job.flow = None
         req.retries += 1
         req.fault_affected = True
         self._release_pending(job)

@@ -166,7 +166,8 @@ def test_invariants(case):
         assert math.isclose(generated, sum(r.output_tokens - 1 for r in done), rel_tol=1e-6, abs_tol=1e-3)
     # link capacity never exceeded
     for lk in sim.links:
-        assert max(lk.rate_log_bytes_s) <= lk.nominal_bytes_s * (1 + 1e-9)
+        for ch in lk.channels:  # full duplex: each direction within the link's capacity
+            assert max(ch.rate_log_bytes_s) <= lk.nominal_bytes_s * (1 + 1e-9)
     # prefill computed exactly the uncached part of each prompt (once, when never re-routed)
     for r in sim.requests:
         if not r.rejected and not r.retries:
