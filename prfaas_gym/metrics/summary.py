@@ -16,6 +16,9 @@ source. In short:
 - ``ttft_p*_s`` / ``tpot_p*_s``: percentiles over completed requests; ``ttft_p*_all_s`` /
   ``tpot_p*_all_s``: the same with every rejected or unfinished request counted as infinite
   latency (``inf``, ``null`` in JSON, once more than 1 - q of the requests are such).
+- ``ttft_client_p50_s`` / ``ttft_client_p90_s``: arrival to the decode side streaming the first
+  token (``Request.ttft_client_s``: after the KV transfer and decode admission, as the client
+  of a vLLM/SGLang PD deployment sees it), over completed requests.
 - egress: cross-DC bytes per second summed over links and directions, in 1-second bins (mean
   and p99); ``egress_by_direction`` splits the bytes by direction (``"link:dc-a->dc-b"``);
   ``egress_dir_gbps_p99``: the largest p99 of one direction of one link on its own (links are
@@ -48,6 +51,7 @@ SLO_KEYS = (
 """Keys of :func:`slo_metrics` (request outcomes and latencies), in order."""
 
 SUMMARY_KEYS = SLO_KEYS + (
+    "ttft_client_p50_s", "ttft_client_p90_s",
     "egress_gbps_mean", "egress_gbps_p99", "egress_dir_gbps_p99", "egress_utilisation",
     "prefix_hit_fraction", "offload_fraction", "prefill_utilisation", "decode_batch_utilisation",
     "gpu_hours", "cost_usd", "goodput_per_dollar", "sim_time_s",
@@ -93,6 +97,7 @@ def request_arrays(requests: Iterable["Request"]) -> dict[str, np.ndarray]:
         "prefill_end_s": np.array([r.prefill_end_s for r in reqs], dtype=float),
         "transfer_end_s": np.array([r.transfer_end_s for r in reqs], dtype=float),
         "decode_start_s": np.array([r.decode_start_s for r in reqs], dtype=float),
+        "ttft_client_s": np.array([r.ttft_client_s for r in reqs], dtype=float),
         "finish_s": np.array([r.finish_s for r in reqs], dtype=float),
         "kv_bytes": np.array([r.kv_bytes for r in reqs], dtype=float),
         "rejected": np.array([r.rejected for r in reqs], dtype=bool),
@@ -263,6 +268,9 @@ def summarize(sim: "Simulator") -> dict:
     sim_time = float(sim.env.now)
     span = sim_time if sim_time > 0 else math.nan
 
+    done_mask = ~rejected & np.isfinite(np.fromiter((r.finish_s for r in reqs), float, n))
+    ttft_client = np.fromiter((r.decode_start_s - r.arrival_s for r in reqs), float, n)[done_mask]
+
     _, egress = egress_series(sim)
     nominal_gbps = sum(l.nominal_bytes_s for l in sim.links) * 8 / 1e9
     egress_mean = float(sum(l.bytes_sent for l in sim.links) * 8 / 1e9 / span) if sim.links else 0.0
@@ -278,6 +286,8 @@ def summarize(sim: "Simulator") -> dict:
     routed = ~rejected & (np.fromiter((r.prefill_cluster != "" for r in reqs), bool, n))
     return {
         **slo,
+        "ttft_client_p50_s": _pct(ttft_client, 50),
+        "ttft_client_p90_s": _pct(ttft_client, 90),
         "egress_gbps_mean": egress_mean,
         "egress_gbps_p99": _pct(egress, 99) if sim.links else 0.0,
         "egress_dir_gbps_p99": max((d["gbps_p99"] for d in egress_by_direction(sim).values()), default=0.0),

@@ -163,6 +163,9 @@ class Instance:
         self.busy_until_s = now + duration
         self.busy_s += duration
         self.cluster.prefill_key_changed(self)
+        for job in batch:
+            if job.done_tokens:
+                sim._on_prefill_step(job, duration)
         for job in started:
             sim._on_prefill_start(job, now, duration)
         schedule(sim.env, duration, PRIO_COMPLETION, self._on_batch_done, self.epoch)

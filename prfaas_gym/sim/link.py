@@ -102,7 +102,7 @@ class Channel:
         self._last_s = 0.0
         self._version = 0
         self._seq = 0
-        self.bytes_sent = 0.0
+        self._bytes_sent = 0.0  # up to _last_s
         # (time, aggregate rate) at each change; metrics integrate this step function
         self.rate_log_t: list[float] = [0.0]
         self.rate_log_bytes_s: list[float] = [0.0]
@@ -142,6 +142,11 @@ class Channel:
     def throughput_bytes_s(self) -> float:
         """Aggregate rate of all flows now."""
         return self._level * self._n_shared + self._capped_rate
+
+    @property
+    def bytes_sent(self) -> float:
+        """Bytes sent in this direction so far (exact at the current time)."""
+        return self._bytes_sent + self.throughput_bytes_s * (self.env.now - self._last_s)
 
     @property
     def utilisation(self) -> float:
@@ -259,7 +264,7 @@ class Channel:
         if dt > 0.0:
             if self._level > 0.0:
                 self._service += self._level * dt
-            self.bytes_sent += (self._level * self._n_shared + self._capped_rate) * dt
+            self._bytes_sent += (self._level * self._n_shared + self._capped_rate) * dt
         self._last_s = now
 
     def _to_shared(self, flow: Flow, sent: float) -> None:

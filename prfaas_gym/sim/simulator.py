@@ -574,8 +574,31 @@ class Simulator:
         job.flow_done = False
         job.prefill_done = False
         if job.link is not None:
-            # layer-wise pipelining: the KV stream starts with the prefill
-            job.flow = job.link.start_flow(job.transfer_bytes, ("kv", job, job.epoch))
+            # layer-wise pipelining: the KV stream starts with the prefill, but a layer's KV
+            # goes only once computed; KV of cached prefix tokens (in the pool) may go at once
+            ready = job.transfer_bytes - (self.kv_bytes_per_token * job.new_tokens + self.state_bytes)
+            job.flow = job.link.start_flow(job.transfer_bytes, ("kv", job, job.epoch),
+                                           ready_bytes=ready if ready > 0.0 else 0.0,
+                                           produce_bytes_s=self._production_rate(job, duration))
+
+    def _production_rate(self, job: Job, duration: float) -> float:
+        """Bytes/s of ``job``'s KV stream that this prefill step produces: its share of the
+        bytes that are not in a pool, spread over the step (layer by layer, fluid). The
+        linear state is final only after the last chunk."""
+        if duration <= 0.0:
+            return math.inf
+        kv = self.kv_bytes_per_token
+        total = kv * job.new_tokens + self.state_bytes
+        step = kv * job.chunk_tokens
+        if job.done_tokens + job.chunk_tokens >= job.new_tokens:
+            step += self.state_bytes
+        fresh = job.transfer_bytes if job.transfer_bytes < total else total
+        return fresh * (step / total) / duration if total > 0.0 else math.inf
+
+    def _on_prefill_step(self, job: Job, duration: float) -> None:
+        """A further chunk of ``job``'s prompt starts prefill for ``duration`` seconds."""
+        if job.flow is not None:
+            job.link.set_production(job.flow, self._production_rate(job, duration))
 
     def _on_prefill_done(self, job: Job) -> None:
         req = job.req
@@ -605,6 +628,8 @@ class Simulator:
         (vLLM commits a request's full blocks to the prefix hash table as it schedules them,
         ``KVCacheManager.allocate_slots`` -> ``cache_blocks``)."""
         req = job.req
+        if job.flow is not None:  # no KV is produced until its next chunk runs
+            job.link.set_production(job.flow, 0.0)
         cache = job.prefill_cluster.cache
         if cache is not None and req.hash_ids:
             blocks = (job.cached_tokens + job.done_tokens) // BLOCK_TOKENS

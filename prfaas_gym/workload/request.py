@@ -70,6 +70,14 @@ class Request:
         return self.prefill_end_s - self.arrival_s
 
     @property
+    def ttft_client_s(self) -> float:
+        """Client-visible time to first token: arrival to the moment the decode side streams
+        the first token, i.e. when the request joins a decode batch after its KV arrived
+        (SGLang PD: the prefill's first token travels with the KV and the decode server
+        streams it; vLLM's P/D proxy discards the prefill's token, ``max_tokens=1``)."""
+        return self.decode_start_s - self.arrival_s
+
+    @property
     def tpot_s(self) -> float:
         """Mean time per output token after the first (nan for single-token outputs)."""
         if self.output_tokens <= 1:

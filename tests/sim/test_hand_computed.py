@@ -243,3 +243,70 @@ def test_unreachable_prefill_cluster_falls_back(make_scenario, tiny):
     sim = Simulator(sc, router=East(), requests=[req])
     assert sim.home_cluster(req) == 2 and not sim.connected(1, 2) and sim.connected(0, 2)
     assert sim.run()["completed"] == 1 and req.prefill_cluster == "west"
+
+
+def _sample_sent(sim, channel, times):
+    from prfaas_gym.sim.kernel import PRIO_ENVIRONMENT, schedule_at
+    seen = {}
+    for t in times:
+        schedule_at(sim.env, t, PRIO_ENVIRONMENT, lambda ev, t=t: seen.setdefault(t, channel.bytes_sent))
+    return seen
+
+
+def test_kv_on_the_link_never_exceeds_kv_produced(make_scenario, tiny):
+    # a 131K and a 32K prompt prefill side by side on two PrfaaS instances and share a
+    # 40 Gbps (5 GB/s) link. Each produces its KV at ~1.31 GB/s (prefill 10 ms + 0.1 ms per
+    # token, 131072 B per token): together 2.6 GB/s < 5, so each flow sends exactly what
+    # its prefill has produced, never more (the old model sent 2.5 GB/s each from t=0)
+    sc = make_scenario([tiny.prfaas_cluster(instances=2), tiny.pd_cluster()],
+                       [tiny.link(bandwidth_gbps=40)])
+    long, short = Request(0, 0.0, 131072, 2), Request(1, 0.0, 32768, 2)
+    sim = Simulator(sc, router=ThresholdRouter(0), requests=[long, short])
+    ch = sim.links[0].forward
+    times = [0.5, 1.0, 2.0, 3.0, 5.0, 10.0, 13.0]
+    seen = _sample_sent(sim, ch, times)
+    sim.run()
+    b0, b1 = KV_PER_TOKEN * 131072, KV_PER_TOKEN * 32768
+    p0, p1 = prefill_s(131072), prefill_s(32768)
+    r0, r1 = b0 / p0, b1 / p1
+    for t in times:
+        produced = r0 * min(t, p0) + r1 * min(t, p1)
+        assert seen[t] == pytest.approx(produced, rel=1e-9)
+    # each flow's last byte leaves at its prefill end; the last layer follows at the rate
+    # a new flow would get then (the 131K flow still holds r0 of the 32K flow's end)
+    assert short.transfer_end_s == pytest.approx(p1 + b1 / LAYERS / (5e9 - r0) + 0.001)
+    assert long.transfer_end_s == pytest.approx(p0 + b0 / LAYERS / 5e9 + 0.001)
+
+
+def test_kv_flows_fall_behind_production_on_a_busy_link_and_catch_up(make_scenario, tiny):
+    # the same prompts on 16 Gbps (2 GB/s): each flow gets 1 GB/s < its production rate and
+    # falls behind; the 32K flow ends at 4.29 GB / 1 GB/s; the 131K flow then gets 2 GB/s,
+    # catches up with its prefill and ends at prefill end + last layer at 2 GB/s
+    sc = make_scenario([tiny.prfaas_cluster(instances=2), tiny.pd_cluster()],
+                       [tiny.link(bandwidth_gbps=16)])
+    long, short = Request(0, 0.0, 131072, 2), Request(1, 0.0, 32768, 2)
+    sim = Simulator(sc, router=ThresholdRouter(0), requests=[long, short])
+    ch = sim.links[0].forward
+    b0, b1 = KV_PER_TOKEN * 131072, KV_PER_TOKEN * 32768
+    p0 = prefill_s(131072)
+    r0 = b0 / p0
+    t1 = b1 / 1e9
+    caught = t1 + (r0 - 1e9) * t1 / (2e9 - r0)
+    seen = _sample_sent(sim, ch, [t1 + 1.0, caught + 1.0])
+    sim.run()
+    assert short.transfer_end_s == pytest.approx(t1 + 0.001)
+    assert seen[t1 + 1.0] == pytest.approx(b1 + 1e9 * t1 + 2e9 * 1.0, rel=1e-9)  # catching up
+    assert seen[caught + 1.0] == pytest.approx(b1 + r0 * (caught + 1.0), rel=1e-9)  # kept pace
+    assert long.transfer_end_s == pytest.approx(p0 + b0 / LAYERS / 2e9 + 0.001)
+
+
+def test_client_ttft_comes_from_the_decode_side(make_scenario, tiny):
+    # PD disaggregation: the client's first token is streamed by the decode server once the
+    # KV has arrived and the request joined a batch; TTFT at prefill end stays a field
+    sc = make_scenario([tiny.prfaas_cluster(), tiny.pd_cluster()], [tiny.link()])
+    req = Request(0, 0.5, 1000, 2)
+    Simulator(sc, router=ThresholdRouter(0), requests=[req]).run()
+    assert req.ttft_s == pytest.approx(prefill_s(1000))
+    assert req.ttft_client_s == pytest.approx(KV_PER_TOKEN * 1000 / 1e9 + 0.001)
+    assert req.ttft_client_s == pytest.approx(req.decode_start_s - req.arrival_s)
+    assert req.ttft_client_s > req.ttft_s
