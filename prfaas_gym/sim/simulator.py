@@ -618,7 +618,7 @@ class Simulator:
                      self._on_transfer_event, (job, job.epoch))
         elif job.flow_done:
             self._finish_cross_dc_transfer(job)
-        else:
+        elif job.flow is not None:  # (None: abandoned on a dead link, the request re-routed)
             # the last layer exists: a flow that kept pace with production ends now
             # (its on_done runs from here and finds prefill_done set)
             job.link.end_production(job.flow)
