@@ -25,6 +25,7 @@ source. In short:
   full duplex, a capacity per direction).
 - prefill_utilisation: prefill busy time over the time instances spent in the prefill role;
   decode_batch_utilisation: time-averaged decode batch size over the max batch, in the decode role.
+- preemptions: decode preemptions by recompute (KV memory ran out as contexts grew).
 """
 
 from __future__ import annotations
@@ -54,6 +55,7 @@ SUMMARY_KEYS = SLO_KEYS + (
     "ttft_client_p50_s", "ttft_client_p90_s",
     "egress_gbps_mean", "egress_gbps_p99", "egress_dir_gbps_p99", "egress_utilisation",
     "prefix_hit_fraction", "offload_fraction", "prefill_utilisation", "decode_batch_utilisation",
+    "preemptions",
     "gpu_hours", "cost_usd", "goodput_per_dollar", "sim_time_s",
     "rejected_policy", "rejected_no_prefill_capacity", "rejected_queue_full", "rejected_too_long",
     "rejected_fault", "rejected_other", "retries", "fault_affected",
@@ -108,6 +110,7 @@ def request_arrays(requests: Iterable["Request"]) -> dict[str, np.ndarray]:
         "parent_rid": np.array([r.parent_rid for r in reqs], dtype=np.int64),
         "attempt": np.array([r.attempt for r in reqs], dtype=np.int64),
         "think_s": np.array([r.think_s for r in reqs], dtype=float),
+        "preemptions": np.array([r.preemptions for r in reqs], dtype=np.int64),
     }
     cols["prefill_cluster"] = np.array([r.prefill_cluster for r in reqs], dtype=object)
     cols["decode_cluster"] = np.array([r.decode_cluster for r in reqs], dtype=object)
@@ -296,6 +299,7 @@ def summarize(sim: "Simulator") -> dict:
         "offload_fraction": float(offloaded[routed].mean()) if routed.any() else 0.0,
         "prefill_utilisation": float(prefill_busy / prefill_capacity) if prefill_capacity > 0 else 0.0,
         "decode_batch_utilisation": float(decode_batch / decode_slots) if decode_slots > 0 else 0.0,
+        "preemptions": int(sim.preemptions),
         "gpu_hours": gpu_hours,
         "cost_usd": cost,
         "goodput_per_dollar": float(n_good / cost) if cost > 0 else math.nan,

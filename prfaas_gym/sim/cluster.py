@@ -23,6 +23,19 @@ if TYPE_CHECKING:
 
 PREFILL_ONLY = "prefill_only"
 PD = "pd"
+DECODE_GROWTH_TOKENS = 512
+
+
+class DecodeBacklog:
+    """``len()``: requests waiting for decode, for a KV reservation or for a batch slot."""
+
+    __slots__ = ("cluster",)
+
+    def __init__(self, cluster: "Cluster") -> None:
+        self.cluster = cluster
+
+    def __len__(self) -> int:
+        return len(self.cluster.prealloc) + self.cluster.n_slot_waiting
 
 
 class Cluster:
@@ -62,7 +75,14 @@ class Cluster:
                 needs_state=model.is_hybrid,
                 snapshot_interval_blocks=spec.snapshot_interval_blocks,
             )
-        self.decode_queue: deque[Job] = deque()
+        # jobs waiting for decode KV memory before their transfer may start (SGLang's
+        # PreallocQueue), as (job, epoch); jobs waiting for a batch slot wait on their instance
+        self.prealloc: deque[tuple[Job, int]] = deque()
+        self.n_slot_waiting = 0
+        self.decode_queue = DecodeBacklog(self)
+        # KV growth room (tokens) a request needs to join a decode batch (SGLang reserves
+        # decode tokens per running request, ``num_reserved_decode_tokens``)
+        self.decode_growth_tokens = DECODE_GROWTH_TOKENS
         # lazy heap of (-free KV bytes, index, version) over decode instances with batch room
         self._decode_heap: list[tuple[float, int, int]] = []
         # lazy min-heap of (predicted free time, index, version) over prefill instances
@@ -143,47 +163,97 @@ class Cluster:
         return sum(len(i.queue) for i in self.instances)
 
     # ------------------------------------------------------------------ decode admission
-    def enqueue_decode(self, job: "Job") -> None:
-        """Queue a job whose KV has arrived; admit it when a decode instance has room (FIFO)."""
+    def request_reservation(self, job: "Job") -> None:
+        """Reserve ``job``'s decode KV before its transfer starts (SGLang PreallocQueue:
+        "pre-allocate kv once there is available kv"); FIFO, so a full cluster holds the
+        transfers back (backpressure) and the prefill side keeps their KV meanwhile."""
         job.decode_cluster = self
-        self.decode_queue.append(job)
-        self._admit_waiting()
+        self.prealloc.append((job, job.epoch))
+        self._reserve_waiting()
+
+    def _best_decode_instance(self) -> Instance | None:
+        # the decode instance with the most free KV memory, through a lazy heap
+        heap = self._decode_heap
+        instances = self.instances
+        while heap:
+            _, idx, version = heap[0]
+            inst = instances[idx]
+            if version == inst.decode_heap_version:
+                return inst
+            heapq.heappop(heap)
+        return None
+
+    def _reserve_waiting(self) -> None:
+        queue = self.prealloc
+        sim = self.sim
+        growth = sim.kv_bytes_per_token * self.decode_growth_tokens
+        while queue:
+            job, epoch = queue[0]
+            if epoch != job.epoch:
+                queue.popleft()
+                continue
+            inst = self._best_decode_instance()
+            # leave room for the batch there to grow (as SGLang's prealloc does)
+            if inst is None or inst.mem_used_bytes + job.mem_bytes + growth * (len(inst.members) + 1) > inst.mem_capacity_bytes:
+                if inst is not None and not inst.members and not inst.bound:
+                    pass  # an empty instance takes any request that fits at all (too_long is checked at routing)
+                else:
+                    return
+            queue.popleft()
+            inst.reserve(job)
+            self.decode_key_changed(inst)
+            sim._on_reserved(job)
+
+    def enqueue_decode(self, job: "Job") -> None:
+        """``job``'s KV has arrived on its instance: join the batch, or wait for a slot (FIFO)."""
+        inst = job.decode_inst
+        if not inst.waiting and inst.room_for(job):
+            self.sim._on_decode_start(job)
+            inst.admit(job)
+            return
+        inst.waiting.append(job)
+        self.n_slot_waiting += 1
 
     def decode_key_changed(self, inst: Instance) -> None:
         """Re-key ``inst`` in the decode heap (call after its batch or memory changes)."""
         inst.decode_heap_version += 1
         heap = self._decode_heap
-        if inst.role == DECODE and inst.state == UP and len(inst.members) < self.decode_max_batch:
+        if inst.role == DECODE and inst.state == UP:
             free = inst.mem_capacity_bytes - inst.mem_used_bytes
             heapq.heappush(heap, (-free, inst.index, inst.decode_heap_version))
         if len(heap) > 4 * len(self.instances) + 64:
             self._decode_heap = [e for e in heap if e[2] == self.instances[e[1]].decode_heap_version]
             heapq.heapify(self._decode_heap)
 
-    def _admit_waiting(self) -> None:
-        # the default decode placement: the instance with the most free KV memory (and room
-        # in its batch), found in O(log n) through a lazy heap; FIFO, so the head may block
-        queue = self.decode_queue
-        heap = self._decode_heap
-        instances = self.instances
-        while queue and heap:
-            _, idx, version = heap[0]
-            inst = instances[idx]
-            if version != inst.decode_heap_version:
-                heapq.heappop(heap)
-                continue
-            job = queue[0]
-            if not inst.fits(job):
-                return
-            queue.popleft()
-            self.sim._on_decode_start(job)
-            inst.admit(job)
+    def _admit_waiting(self, inst: Instance) -> None:
+        # FIFO on the instance; a preempted request first recomputes its context
+        waiting = inst.waiting
+        while waiting and inst.room_for(waiting[0]):
+            job = waiting.popleft()
+            self.n_slot_waiting -= 1
+            if job.recompute:
+                job.recompute = False
+                inst.reserve(job)
+                delay = self.stm.prefill_s([(job.req.input_tokens + job.generated, 0)])
+                schedule(self.sim.env, delay, PRIO_COMPLETION, self._on_recomputed, (job, job.epoch, inst.epoch))
+            else:
+                self.sim._on_decode_start(job)
+                inst.admit(job)
+
+    def _on_recomputed(self, event) -> None:
+        job, epoch, inst_epoch = event._value
+        inst = job.decode_inst
+        if epoch != job.epoch or inst is None or inst.epoch != inst_epoch:
+            return
+        inst.admit(job)
 
     def _on_decode_freed(self, inst: Instance) -> None:
-        if inst.state == DRAINING and not inst.members:
+        if inst.waiting:
+            self._admit_waiting(inst)
+        if inst.state == DRAINING and not inst.members and not inst.bound and not inst.waiting:
             self._on_drained(inst)
-        if self.decode_queue:
-            self._admit_waiting()
+        if self.prealloc:
+            self._reserve_waiting()
 
     # ------------------------------------------------------------------ roles
     def set_prefill_count(self, target: int) -> None:
@@ -230,7 +300,7 @@ class Cluster:
         inst.last_update_s = self.sim.env.now
         self.instance_changed(inst)
         if inst.role == DECODE:
-            self._admit_waiting()
+            self._reserve_waiting()
 
     # ------------------------------------------------------------------ faults
     def fail_instance(self, idx: int) -> list["Job"]:
@@ -254,4 +324,4 @@ class Cluster:
         inst.steps_done = 0.0
         self.instance_changed(inst)
         if inst.role == DECODE:
-            self._admit_waiting()
+            self._reserve_waiting()

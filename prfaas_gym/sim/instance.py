@@ -11,6 +11,7 @@ O(log batch) whatever its output length, never one event per token.
 from __future__ import annotations
 
 import heapq
+import math
 from collections import deque
 from typing import TYPE_CHECKING
 
@@ -52,9 +53,16 @@ class Instance:
         self.busy_s = 0.0  # time spent computing (utilisation)
         self.heap_version = 0  # see Cluster.prefill_key_changed
         self.decode_heap_version = 0  # see Cluster.decode_key_changed
-        # decode side
+        # prefill side KV held until the decode side has it (vLLM NIXL ``delay_free_blocks``)
+        self.held_bytes = 0.0
+        # decode side: KV memory = members' current context + reservations of bound jobs
+        # (transfer in flight, waiting for a batch slot, or recomputing after preemption)
         self.mem_capacity_bytes = cluster.decode_mem_capacity_bytes
-        self.mem_used_bytes = 0.0
+        self.reserved_bytes = 0.0
+        self.bound: dict[int, Job] = {}  # rid -> job bound here but not in the batch
+        self.waiting: deque[Job] = deque()  # KV arrived, waiting for a batch slot (FIFO)
+        self.preemptions = 0
+        self.rebind: list[Job] = []  # set by fail(): transfers that lost their reservation
         self.members: list[tuple[float, int, Job]] = []  # heap of (finish step, seq, job)
         self._seq = 0
         self.steps_done = 0.0
@@ -133,6 +141,8 @@ class Instance:
         started: list[Job] = []
         while queue and len(batch) < max_seqs and tokens < budget:
             job = queue[0]
+            if not self.hold_fits(job):
+                break  # backpressure: the KV held for transfers fills this instance
             sim._match_at_schedule(job)
             n = job.new_tokens
             if chunked:
@@ -148,6 +158,7 @@ class Instance:
             self.queued_work_s -= job.prefill_estimate_s * n / job.new_tokens
             job.done_tokens = 0
             job.chunk_tokens = n
+            self.take_hold(job)
             tokens += n
             batch.append(job)
             self.running.append(job)
@@ -155,6 +166,8 @@ class Instance:
         if not queue and all(j.done_tokens + j.chunk_tokens >= j.new_tokens for j in self.running):
             self.queued_work_s = 0.0  # nothing left to start: clear float drift
         self.batch = batch
+        if not batch:
+            return  # waits for held KV to leave (release_hold restarts it)
         job = batch[0]
         if len(batch) == 1 and job.chunk_tokens == job.new_tokens and job.new_tokens == job.est_new_tokens:
             duration = job.prefill_estimate_s  # the same prefill_s call, made at routing
@@ -191,6 +204,28 @@ class Instance:
         elif self.state == DRAINING and not self.queue:
             self.cluster._on_drained(self)
 
+    def hold_fits(self, job: "Job") -> bool:
+        """Whether this instance can hold ``job``'s KV until the decode side has it."""
+        return self.held_bytes <= 0.0 or self.held_bytes + job.hold_bytes <= self.mem_capacity_bytes
+
+    def take_hold(self, job: "Job") -> None:
+        """Hold ``job``'s prompt KV from its prefill start until its transfer ends."""
+        job.hold_bytes = self.cluster.sim.kv_bytes_per_token * job.req.input_tokens + self.cluster.sim.state_bytes
+        job.hold_inst = self
+        self.held_bytes += job.hold_bytes
+
+    def release_hold(self, job: "Job") -> None:
+        """The decode side has ``job``'s KV: free it here (vLLM NIXL frees the delayed blocks
+        once the decode side has read them) and resume prefill if that was the limit."""
+        if job.hold_inst is not self:
+            return
+        job.hold_inst = None
+        self.held_bytes -= job.hold_bytes
+        if self.held_bytes < 1.0:
+            self.held_bytes = 0.0
+        if not self.batch and self.queue and self.role == PREFILL and self.state in (UP, DRAINING):
+            self._start_batch()
+
     # ------------------------------------------------------------------ decode
     @property
     def accepts_decode(self) -> bool:
@@ -202,12 +237,42 @@ class Instance:
         """Sequences decoding now."""
         return len(self.members)
 
-    def fits(self, job: "Job") -> bool:
-        """Whether ``job`` can join the decode batch now."""
-        return (
-            len(self.members) < self.cluster.decode_max_batch
-            and self.mem_used_bytes + job.mem_bytes <= self.mem_capacity_bytes
-        )
+    @property
+    def mem_used_bytes(self) -> float:
+        """Decode KV memory in use now: every member's context so far (prompt + generated
+        tokens, growing one token per step) plus the reservations of bound jobs."""
+        n = len(self.members)
+        if not n:
+            return self.reserved_bytes
+        steps = self.steps_done
+        if self.step_s > 0.0:
+            steps += (self.cluster.sim.env.now - self.last_update_s) / self.step_s
+        sim = self.cluster.sim
+        # context counts the first token, whose KV the first decode step writes
+        return sim.kv_bytes_per_token * (self.ctx_base + n * (steps - 1.0)) + n * sim.state_bytes + self.reserved_bytes
+
+    def reserve(self, job: "Job") -> None:
+        """Bind ``job`` here and reserve its KV (SGLang pre-allocates before the transfer)."""
+        job.decode_inst = self
+        self.reserved_bytes += job.mem_bytes
+        self.bound[job.req.rid] = job
+
+    def unreserve(self, job: "Job") -> None:
+        """Drop ``job``'s reservation (it was re-routed, or joins the batch)."""
+        if self.bound.pop(job.req.rid, None) is not None:
+            self.reserved_bytes -= job.mem_bytes
+            if not self.bound:
+                self.reserved_bytes = 0.0  # clear float drift
+
+    def room_for(self, job: "Job") -> bool:
+        """Whether ``job`` (its KV reserved here) may join the batch now: a free slot, and
+        room to grow by ``decode_growth_tokens`` (admission by current context: the output
+        length is unknown)."""
+        if len(self.members) >= self.cluster.decode_max_batch:
+            return False
+        extra = 0.0 if job.req.rid in self.bound else job.mem_bytes
+        growth = self.cluster.sim.kv_bytes_per_token * self.cluster.decode_growth_tokens
+        return self.mem_used_bytes + extra + growth <= self.mem_capacity_bytes
 
     def _advance_decode(self, now_s: float) -> None:
         if self.members and self.step_s > 0.0:
@@ -223,13 +288,14 @@ class Instance:
         return self.ctx_base + len(self.members) * self.steps_done
 
     def admit(self, job: "Job") -> None:
-        """Add ``job`` to the decode batch (caller checked ``fits``)."""
+        """Add ``job`` to the decode batch (caller checked ``room_for``)."""
         sim = self.cluster.sim
         now = sim.env.now
         self._advance_decode(now)
+        self.unreserve(job)
         job.decode_inst = self
-        self.mem_used_bytes += job.mem_bytes
-        context = job.req.input_tokens + 1  # the first token came with prefill
+        # the first token came with prefill; a resumed request keeps what it generated
+        context = job.req.input_tokens + 1 + job.generated
         job.join_step = self.steps_done
         job.context_at_join = context
         self.ctx_base += context - self.steps_done
@@ -251,13 +317,14 @@ class Instance:
         # evaluate the step time at the mean context over the coming interval
         ctx_mid = self.ctx_base + n * (self.steps_done + 0.5 * steps_left)
         self.step_s = self.cluster.stm.decode_s(n, int(ctx_mid))
-        schedule(
-            self.cluster.sim.env,
-            steps_left * self.step_s,
-            PRIO_COMPLETION,
-            self._on_decode_event,
-            self.decode_version,
-        )
+        # the batch's KV grows by n tokens per step: stop when memory would run out
+        sim = self.cluster.sim
+        if (n > 1 or self.reserved_bytes > 0.0) and sim.kv_bytes_per_token > 0.0:
+            grow = sim.kv_bytes_per_token * n
+            to_full = (self.mem_capacity_bytes * (1.0 - 1e-7) - self.mem_used_bytes - grow) / grow
+            if to_full < steps_left:
+                steps_left = to_full if to_full > 0.0 else 0.0
+        schedule(sim.env, steps_left * self.step_s, PRIO_COMPLETION, self._on_decode_event, self.decode_version)
 
     def _on_decode_event(self, event) -> None:
         if event._value != self.decode_version:
@@ -272,6 +339,7 @@ class Instance:
             _, _, job = heapq.heappop(members)
             self._remove_accounting(job)
             finished.append(job)
+        self._preempt_if_full()
         self._reschedule_decode(now)
         self.cluster.decode_key_changed(self)
         for job in finished:
@@ -279,11 +347,37 @@ class Instance:
         self.cluster._on_decode_freed(self)
 
     def _remove_accounting(self, job: "Job") -> None:
-        self.mem_used_bytes -= job.mem_bytes
         self.ctx_base -= job.context_at_join - job.join_step
         if not self.members:
             self.ctx_base = 0.0
-            self.mem_used_bytes = 0.0
+
+    def _preempt_if_full(self) -> None:
+        """Preempt by recompute while the next step's KV does not fit: the newest member
+        goes first (vLLM ``allocate_slots`` failure -> ``running.pop()`` ->
+        ``_preempt_request``; SGLang ``retract_decode``). Its KV is freed; it keeps the tokens
+        it generated and waits at the head of the queue to recompute its context."""
+        sim = self.cluster.sim
+        kv = sim.kv_bytes_per_token
+        members = self.members
+        limit = self.mem_capacity_bytes * (1.0 - 1e-6)
+        while members and (len(members) > 1 or self.reserved_bytes > 0.0) \
+                and self.mem_used_bytes + kv * len(members) > limit:
+            k = max(range(len(members)), key=lambda i: members[i][1])
+            _, _, job = members[k]
+            members[k] = members[-1]
+            members.pop()
+            heapq.heapify(members)
+            self._remove_accounting(job)
+            done = self.steps_done - job.join_step
+            job.decode_steps -= done
+            job.generated += done
+            job.mem_bytes = kv * (job.req.input_tokens + job.generated) + sim.state_bytes
+            job.recompute = True
+            job.req.preemptions += 1
+            self.preemptions += 1
+            sim.preemptions += 1
+            self.waiting.appendleft(job)
+            self.cluster.n_slot_waiting += 1
 
     # ------------------------------------------------------------------ faults
     def fail(self) -> list["Job"]:
@@ -293,11 +387,25 @@ class Instance:
         self.account_role(now)
         self.epoch += 1
         self.decode_version += 1
-        lost = list(self.running) + list(self.queue) + [m[2] for m in self.members]
+        lost = list(self.running) + list(self.queue) + [m[2] for m in self.members] + list(self.waiting)
+        # reservations of transfers still in flight: those requests only need a new one
+        waiting = set(id(j) for j in self.waiting)
+        for j in self.bound.values():
+            if id(j) in waiting:
+                continue
+            if math.isnan(j.req.transfer_end_s):
+                self.rebind.append(j)
+            else:
+                lost.append(j)  # recomputing after a preemption: its KV is gone
+        for job in self.running:
+            self.release_hold(job)
+        self.cluster.n_slot_waiting -= len(self.waiting)
         self.batch, self.running, self.members = [], [], []
         self.queue.clear()
+        self.waiting.clear()
+        self.bound.clear()
         self.queued_tokens, self.queued_work_s = 0, 0.0
-        self.mem_used_bytes, self.ctx_base, self.step_s = 0.0, 0.0, 0.0
+        self.reserved_bytes, self.ctx_base, self.step_s = 0.0, 0.0, 0.0
         self.busy_until_s = now
         self.state = FAILED
         return lost

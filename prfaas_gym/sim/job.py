@@ -19,7 +19,8 @@ class Job:
         "prefill_cluster", "prefill_inst", "decode_cluster", "decode_inst", "transfer_bytes",
         "mem_bytes", "link", "flow_done", "prefill_done", "tail_s", "decode_steps", "join_step",
         "context_at_join", "est_new_tokens", "pulled_cached", "pending_keys", "done_tokens",
-        "chunk_tokens", "flow",
+        "chunk_tokens", "flow", "generated", "recompute", "hold_bytes", "hold_inst", "reserved",
+        "prod_ready", "prod_rate", "prod_t0",
     )
 
     def __init__(self, req: "Request") -> None:
@@ -37,6 +38,15 @@ class Job:
         self.mem_bytes = 0.0
         self.link: Channel | None = None  # the direction prefill -> decode, None inside a DC
         self.flow: Flow | None = None  # the KV flow on ``link``
+        self.generated = 0  # decode steps done before a preemption
+        self.recompute = False  # preempted: its KV must be recomputed before it resumes
+        self.hold_bytes = 0.0  # KV held on the prefill instance until the transfer ends
+        self.hold_inst: Instance | None = None
+        self.reserved = False  # decode KV reserved (the transfer may start)
+        # KV production for the transfer: prod_ready bytes at prod_t0, then prod_rate bytes/s
+        self.prod_ready = 0.0
+        self.prod_rate = 0.0
+        self.prod_t0 = 0.0
         self.flow_done = False
         self.prefill_done = False
         self.tail_s = 0.0

@@ -23,6 +23,7 @@ from prfaas_gym.sim.kernel import (
     PRIO_ARRIVAL, PRIO_COMPLETION, PRIO_CONTROL, PRIO_ENVIRONMENT, SimEnvironment, schedule, schedule_at,
 )
 from prfaas_gym.sim.link import Channel, Link, per_flow_cap_bytes_s
+from prfaas_gym.sim.predictor import LengthPredictor
 from prfaas_gym.sim.router import Provisioner, RouteDecision, Router, ThresholdRouter
 from prfaas_gym.sim.sessions import SessionClock
 from prfaas_gym.sim.streams import STREAM_HOME, STREAM_POLICY, STREAM_WORKLOAD, rng_stream
@@ -146,6 +147,8 @@ class Simulator:
         self.sessions = SessionClock(self, policy) if SessionClock.needed(self.requests, policy) else None
         self._last_end_s = 0.0  # when a request last completed or was rejected (stall watchdog)
         self.completed = 0
+        self.preemptions = 0  # decode preemptions (by recompute) so far
+        self.length_predictor = LengthPredictor()
         self.rejected = 0
         self.in_flight = 0
         self.events_processed = 0
@@ -421,10 +424,13 @@ class Simulator:
             return
         dc_index = d.decode_cluster if d.decode_cluster is not None else self._home_list[req.rid]
         dc = self.clusters[dc_index]
-        mem = self.kv_bytes_per_token * (req.input_tokens + req.output_tokens) + self.state_bytes
-        if mem > dc.decode_mem_capacity_bytes:
+        # the API's max_model_len check against the request's max_tokens (here its output
+        # length, a client parameter): the only use of the output length in the simulator
+        if self.kv_bytes_per_token * (req.input_tokens + req.output_tokens) + self.state_bytes > dc.decode_mem_capacity_bytes:
             self._reject(req, "too_long")
             return
+        # decode KV is reserved for the current context (the prompt) and grows per token
+        mem = self.kv_bytes_per_token * req.input_tokens + self.state_bytes
 
         job = Job(req)
         job.prefill_cluster = pc
@@ -573,13 +579,39 @@ class Simulator:
         req.kv_bytes = job.transfer_bytes
         job.flow_done = False
         job.prefill_done = False
+        # layer-wise pipelining: the KV stream may start with the prefill, but a layer's KV
+        # goes only once computed; KV of cached prefix tokens (in the pool) may go at once
+        ready = job.transfer_bytes - (self.kv_bytes_per_token * job.new_tokens + self.state_bytes)
+        job.prod_ready = ready if ready > 0.0 else 0.0
+        job.prod_rate = self._production_rate(job, duration)
+        job.prod_t0 = now
+        job.reserved = False
+        # the transfer starts once the decode side has reserved the KV (backpressure)
+        job.decode_cluster.request_reservation(job)
+
+    def _on_reserved(self, job: Job) -> None:
+        """The decode side has reserved ``job``'s KV: its transfer may start."""
+        job.reserved = True
         if job.link is not None:
-            # layer-wise pipelining: the KV stream starts with the prefill, but a layer's KV
-            # goes only once computed; KV of cached prefix tokens (in the pool) may go at once
-            ready = job.transfer_bytes - (self.kv_bytes_per_token * job.new_tokens + self.state_bytes)
+            if job.prefill_done:
+                ready, rate = None, 0.0
+            else:
+                produced = job.prod_ready + job.prod_rate * (self.env.now - job.prod_t0)
+                ready, rate = min(produced, job.transfer_bytes), job.prod_rate
             job.flow = job.link.start_flow(job.transfer_bytes, ("kv", job, job.epoch),
-                                           ready_bytes=ready if ready > 0.0 else 0.0,
-                                           produce_bytes_s=self._production_rate(job, duration))
+                                           ready_bytes=ready, produce_bytes_s=rate)
+        elif job.prefill_done:  # held back by a full decode side: all the KV goes now
+            delay = job.transfer_bytes / self._rdma_bytes_s(job.prefill_cluster)
+            schedule(self.env, delay + self.scenario.intra_dc_latency_s, PRIO_COMPLETION,
+                     self._on_transfer_event, (job, job.epoch))
+
+    def _set_production(self, job: Job, rate: float) -> None:
+        now = self.env.now
+        job.prod_ready = min(job.prod_ready + job.prod_rate * (now - job.prod_t0), job.transfer_bytes)
+        job.prod_t0 = now
+        job.prod_rate = rate
+        if job.flow is not None:
+            job.link.set_production(job.flow, rate)
 
     def _production_rate(self, job: Job, duration: float) -> float:
         """Bytes/s of ``job``'s KV stream that this prefill step produces: its share of the
@@ -597,8 +629,7 @@ class Simulator:
 
     def _on_prefill_step(self, job: Job, duration: float) -> None:
         """A further chunk of ``job``'s prompt starts prefill for ``duration`` seconds."""
-        if job.flow is not None:
-            job.link.set_production(job.flow, self._production_rate(job, duration))
+        self._set_production(job, self._production_rate(job, duration))
 
     def _on_prefill_done(self, job: Job) -> None:
         req = job.req
@@ -610,6 +641,8 @@ class Simulator:
             pc.cache.insert(req.hash_ids, req.input_tokens // BLOCK_TOKENS)
             self._release_pending(job)
         layer_bytes = job.transfer_bytes / self.num_layers
+        if not job.reserved:
+            return  # the transfer starts when the decode side reserves (_on_reserved)
         if job.link is None:
             rdma = self._rdma_bytes_s(pc)
             # the last layer's KV leaves after prefill; the rest overlapped it
@@ -628,8 +661,7 @@ class Simulator:
         (vLLM commits a request's full blocks to the prefix hash table as it schedules them,
         ``KVCacheManager.allocate_slots`` -> ``cache_blocks``)."""
         req = job.req
-        if job.flow is not None:  # no KV is produced until its next chunk runs
-            job.link.set_production(job.flow, 0.0)
+        self._set_production(job, 0.0)  # no KV is produced until its next chunk runs
         cache = job.prefill_cluster.cache
         if cache is not None and req.hash_ids:
             blocks = (job.cached_tokens + job.done_tokens) // BLOCK_TOKENS
@@ -668,10 +700,16 @@ class Simulator:
             return
         req = job.req
         req.transfer_end_s = self.env.now
+        if job.hold_inst is not None:  # the decode side has the KV: the prefill side frees it
+            job.hold_inst.release_hold(job)
         dc = job.decode_cluster
         if dc.cache is not None and req.hash_ids:
             dc.cache.insert(req.hash_ids, req.input_tokens // BLOCK_TOKENS)
-        if job.decode_steps == 0:
+        if job.decode_steps == 0:  # one output token: it came with the KV, no decode
+            job.decode_inst.unreserve(job)
+            dc.decode_key_changed(job.decode_inst)
+            if dc.prealloc:
+                dc._reserve_waiting()
             req.decode_start_s = req.finish_s = self.env.now
             self._complete(job)
             return
@@ -705,6 +743,7 @@ class Simulator:
         cache.insert(ids[:full], full)
 
     def _complete(self, job: Job) -> None:
+        self.length_predictor.observe(job.req)
         self.completed += 1
         self.in_flight -= 1
         self._last_end_s = self.env.now
@@ -720,6 +759,12 @@ class Simulator:
         if job.flow is not None:  # stop streaming KV the new route will not use
             job.link.cancel(job.flow)
             job.flow = None
+        if job.hold_inst is not None:
+            job.hold_inst.release_hold(job)
+        if job.decode_inst is not None:
+            job.decode_inst.unreserve(job)
+            job.decode_cluster.decode_key_changed(job.decode_inst)
+        job.reserved = False
         req.retries += 1
         req.fault_affected = True
         self._release_pending(job)
@@ -733,6 +778,17 @@ class Simulator:
         """Fail an instance now; its requests are re-routed (prefill restarts)."""
         for job in self.clusters[cluster].fail_instance(index):
             self._reroute(job)
+        inst = self.clusters[cluster].instances[index]
+        rebind, inst.rebind = inst.rebind, []
+        for job in rebind:  # a decode instance failed under a transfer: reserve again
+            job.epoch += 1  # its flow or RDMA copy is void
+            if job.flow is not None:
+                job.link.cancel(job.flow)
+                job.flow = None
+            job.decode_inst = None
+            job.flow_done = False
+            job.reserved = False
+            job.decode_cluster.request_reservation(job)
         self._log_prefill_counts()
 
     def link_up(self, a: int, b: int) -> bool:

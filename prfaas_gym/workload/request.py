@@ -61,6 +61,7 @@ class Request:
     reject_reason: str = ""
     retries: int = 0
     fault_affected: bool = False  # a fault re-routed it at least once (instance or link)
+    preemptions: int = 0
     kv_bytes: float = 0.0
     extra: dict = field(default_factory=dict)
 

@@ -182,8 +182,11 @@ def test_decode_failure_reroutes_and_completes(make_scenario, tiny):
     s = sim.run()
     assert s["completed"] == 1 and req.retries == 1
     assert req.prefill_start_s == pytest.approx(0.5)  # prefill restarted at the failure
-    assert req.decode_start_s == pytest.approx(1.5)  # waited for the decode instance to recover
-    assert req.finish_s == pytest.approx(1.5 + 100 * STEP_S)
+    # the KV transfer waits for the decode side to reserve memory: it starts at the recovery
+    # (SGLang pre-allocates before the transfer), and the KV stays on the prefill side meanwhile
+    start = 1.5 + KV_PER_TOKEN * 1000 / RDMA + sc.intra_dc_latency_s
+    assert req.decode_start_s == pytest.approx(start)
+    assert req.finish_s == pytest.approx(start + 100 * STEP_S)
 
 
 def test_prefill_failure_reroutes_queued_requests(make_scenario, tiny):
@@ -207,7 +210,10 @@ def test_gauges_and_utilisation(make_scenario, tiny):
     s = sim.run()
     g = gauge_arrays(sim)
     assert list(g["time_s"][:3]) == [0.0, 0.5, 1.0]
-    assert g["decode_batch"][1] == 1 and g["kv_bytes_in_use"][1] == pytest.approx(KV_PER_TOKEN * 1101)
+    # KV in use = the current context (admission by context, no output length): the prompt
+    # plus one token per decode step so far
+    steps = (0.5 - req.decode_start_s) / STEP_S
+    assert g["decode_batch"][1] == 1 and g["kv_bytes_in_use"][1] == pytest.approx(KV_PER_TOKEN * (1000 + steps))
     # prefill busy 0.11 s of the ~2.11 s the prefill instance existed
     assert s["prefill_utilisation"] == pytest.approx(prefill_s(1000) / s["sim_time_s"], rel=1e-6)
     assert s["decode_batch_utilisation"] == pytest.approx(2.0 / s["sim_time_s"] / 256, rel=1e-6)
@@ -310,3 +316,30 @@ def test_client_ttft_comes_from_the_decode_side(make_scenario, tiny):
     assert req.ttft_client_s == pytest.approx(KV_PER_TOKEN * 1000 / 1e9 + 0.001)
     assert req.ttft_client_s == pytest.approx(req.decode_start_s - req.arrival_s)
     assert req.ttft_client_s > req.ttft_s
+
+
+def test_preempted_request_completes_with_its_tokens_conserved(make_scenario, tiny):
+    # one decode instance with room for 3,500 tokens of KV. A and B (1,000-token prompts,
+    # 1,000 decode steps of 20 ms each) both fit when they join (prompt + 512 tokens of growth
+    # room each), but their contexts grow by 2 tokens a step: when the next step would not
+    # fit, the newest (B) is preempted by recompute (vLLM running.pop()). B keeps the tokens
+    # it generated, waits until A ends, recomputes its context (a prefill of prompt +
+    # generated tokens on the decode instance) and finishes the rest
+    sc = make_scenario([tiny.pd_cluster()])
+    a, b = Request(0, 0.0, 1000, 1001), Request(1, 0.0, 1000, 1001)
+    sim = Simulator(sc, requests=[a, b])
+    dec = sim.clusters[0].instances[1]
+    dec.mem_capacity_bytes = 3500 * KV_PER_TOKEN
+    sim.clusters[0].decode_key_changed(dec)
+    s = sim.run()
+    assert s["completed"] == 2 and s["preemptions"] == 1
+    assert (a.preemptions, b.preemptions) == (0, 1)
+    s_a = (b.decode_start_s - a.decode_start_s) / STEP_S  # A's tokens when B joins
+    g = (3500 * (1 - 1e-7) - 2 - (2000 + s_a)) / 2  # B's tokens when the next step won't fit
+    assert a.finish_s == pytest.approx(a.decode_start_s + 1000 * STEP_S)
+    assert b.finish_s == pytest.approx(a.finish_s + prefill_s(1000 + g) + (1000 - g) * STEP_S)
+    # tokens conserved: 1,000 decode steps each, whatever the preemption
+    assert dec.tokens_generated == pytest.approx(2000)
+    # the client saw B's first token when it first joined, not after the recompute
+    assert b.ttft_client_s == pytest.approx(b.decode_start_s - b.arrival_s)
+    assert b.decode_start_s < a.finish_s

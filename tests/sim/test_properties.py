@@ -35,9 +35,13 @@ def scenarios(draw):
     if draw(st.booleans()):  # chunked prefill, sometimes with a per-request chunk cap
         prefill.update(chunked=True, long_prefill_tokens=draw(st.sampled_from([0, 256, 1000])))
     cache_opts = {"snapshot_interval_blocks": draw(st.sampled_from([0, 1, 2])), "cache_output": draw(st.booleans())}
+    # a small decode memory (llama3-8b on one H100 keeps ~4 GB of KV at 0.75 reserved) makes
+    # growing contexts preempt each other
+    reserve = draw(st.sampled_from([0.1, 0.75]))
     pd = pd_cluster(
         instances=draw(st.integers(2, 4)), prefill_instances=1, prefill=prefill,
-        decode={"max_batch": draw(st.integers(1, 8))}, prefix_cache_gb=cache_gb, prefix_cache=cache_opts,
+        decode={"max_batch": draw(st.integers(1, 8)), "kv_reserve_fraction": reserve},
+        prefix_cache_gb=cache_gb, prefix_cache=cache_opts,
     )
     pd["prefill_instances"] = draw(st.integers(1, pd["instances"] - 1))
     clusters = [pd]
@@ -75,6 +79,7 @@ def scenarios(draw):
     if model == "kimi-linear-48b":
         for c in d["clusters"]:
             c["gpus_per_instance"] = 2
+            c.get("decode", {})["kv_reserve_fraction"] = 0.1
     return parse_scenario(d, "random.yaml"), draw(st.integers(0, 2**16)), draw(st.booleans())
 
 
@@ -89,14 +94,38 @@ def test_invariants(case):
     violations: list[str] = []
     admit = Instance.admit
 
+    def check_memory(inst, where):
+        if inst.mem_used_bytes > inst.mem_capacity_bytes * (1 + 1e-9):
+            violations.append(f"memory at {where}")
+
     def checked_admit(self, job):
         admit(self, job)
-        if self.mem_used_bytes > self.mem_capacity_bytes * (1 + 1e-9):
-            violations.append("memory")
+        check_memory(self, "admission")
         if len(self.members) > self.cluster.decode_max_batch:
             violations.append("batch")
 
+    # decode KV memory is at its peak when a decode event fires (contexts grew until then,
+    # preemption frees some next) and just after a reservation for a transfer
+    preempt, reserve, take_hold = Instance._preempt_if_full, Instance.reserve, Instance.take_hold
+
+    def checked_preempt(self):
+        check_memory(self, "decode event")
+        preempt(self)
+
+    def checked_reserve(self, job):
+        reserve(self, job)
+        check_memory(self, "reservation")
+
+    def checked_take_hold(self, job):
+        held = self.held_bytes
+        take_hold(self, job)
+        if held > 0 and self.held_bytes > self.mem_capacity_bytes * (1 + 1e-9):
+            violations.append("prefill-side KV hold")
+
     Instance.admit = checked_admit
+    Instance._preempt_if_full = checked_preempt
+    Instance.reserve = checked_reserve
+    Instance.take_hold = checked_take_hold
     # prefill steps: budget, batch size and chunk cap respected; chunks add up per request
     start_batch = Instance._start_batch
     computed: dict[int, int] = {}
@@ -104,7 +133,7 @@ def test_invariants(case):
     def checked_start_batch(self):
         start_batch(self)
         c = self.cluster
-        chunks = [j.chunk_tokens for j in self.batch]
+        chunks = [j.chunk_tokens for j in self.batch] or [1]  # empty: held back by KV held
         if len(chunks) > c.max_prefill_batch or min(chunks) <= 0:
             violations.append("prefill batch")
         if (len(chunks) > 1 or c.chunked_prefill) and sum(chunks) > c.max_batch_tokens:
@@ -128,6 +157,7 @@ def test_invariants(case):
     finally:
         Instance.admit = admit
         Instance._start_batch = start_batch
+        Instance._preempt_if_full, Instance.reserve, Instance.take_hold = preempt, reserve, take_hold
     assert not violations
 
     n = len(sim.requests)
@@ -158,7 +188,8 @@ def test_invariants(case):
         assert r.arrival_s <= r.prefill_start_s <= r.prefill_end_s <= r.transfer_end_s
         assert r.transfer_end_s <= r.decode_start_s <= r.finish_s
         assert 0 <= r.cached_tokens < r.input_tokens
-    # token conservation: decode steps generated = output tokens after the first
+    # token conservation, also under preemption (a preempted request keeps what it generated):
+    # decode steps generated = output tokens after the first
     done = [r for r in sim.requests if not r.rejected]
     generated = sum(i.tokens_generated for c in sim.clusters for i in c.instances)
     lost_to_faults = sum(1 for r in sim.requests if r.retries)
