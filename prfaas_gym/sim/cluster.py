@@ -193,12 +193,13 @@ class Cluster:
                 queue.popleft()
                 continue
             inst = self._best_decode_instance()
-            # leave room for the batch there to grow (as SGLang's prealloc does)
-            if inst is None or inst.mem_used_bytes + job.mem_bytes + growth * (len(inst.members) + 1) > inst.mem_capacity_bytes:
-                if inst is not None and not inst.members and not inst.bound:
-                    pass  # an empty instance takes any request that fits at all (too_long is checked at routing)
-                else:
-                    return
+            if inst is None:
+                return
+            # leave room for the batch there to grow (as SGLang's prealloc does); an empty
+            # instance takes any request (too_long was checked at routing)
+            room = inst.mem_capacity_bytes - inst.mem_used_bytes - growth * (len(inst.members) + 1)
+            if job.mem_bytes > room and (inst.members or inst.bound):
+                return
             queue.popleft()
             inst.reserve(job)
             self.decode_key_changed(inst)
