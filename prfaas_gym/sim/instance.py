@@ -204,13 +204,17 @@ class Instance:
         elif self.state == DRAINING and not self.queue:
             self.cluster._on_drained(self)
 
+    def _hold_bytes(self, job: "Job") -> float:
+        sim = self.cluster.sim
+        return sim.kv_bytes_per_token * job.req.input_tokens + sim.state_bytes
+
     def hold_fits(self, job: "Job") -> bool:
         """Whether this instance can hold ``job``'s KV until the decode side has it."""
-        return self.held_bytes <= 0.0 or self.held_bytes + job.hold_bytes <= self.mem_capacity_bytes
+        return self.held_bytes <= 0.0 or self.held_bytes + self._hold_bytes(job) <= self.mem_capacity_bytes
 
     def take_hold(self, job: "Job") -> None:
         """Hold ``job``'s prompt KV from its prefill start until its transfer ends."""
-        job.hold_bytes = self.cluster.sim.kv_bytes_per_token * job.req.input_tokens + self.cluster.sim.state_bytes
+        job.hold_bytes = self._hold_bytes(job)
         job.hold_inst = self
         self.held_bytes += job.hold_bytes
 
