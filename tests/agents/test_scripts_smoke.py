@@ -1,9 +1,8 @@
-"""Every training script runs end to end on a tiny budget (CI smoke runs, < 30 s each)."""
+"""Every training script runs end to end on a tiny budget (CI smoke runs on a tiny budget; speed lives in benchmarks/)."""
 
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
 
@@ -15,10 +14,8 @@ SCRIPTS = ["train_routing", "train_threshold", "train_provisioning", "train_dual
 @pytest.mark.parametrize("script", SCRIPTS)
 def test_training_script_smoke(script, tmp_path):
     mod = load_script(script)
-    t0 = time.time()
     meta = mod.main(["--smoke", "--run-dir", str(tmp_path), "--run-name", "smoke",
                      "--export-dir", str(tmp_path / "export")])
-    assert time.time() - t0 < 30
     run = tmp_path / "smoke"
     for f in ("model.zip", "vecnormalize.pkl", "metadata.json"):
         assert (run / "final" / f).is_file(), f

@@ -106,6 +106,6 @@ def test_grid_search_is_fast(case_study):
     thr = default_thresholds(n=200)
     big = dataclasses.replace(case_study, n_pd_total=13)
     plan_prfaas_pd(big, thr)  # warm-up
-    t0 = time.perf_counter()
+    t0 = time.process_time()  # CPU time: wall time on a shared machine is noise
     plan_prfaas_pd(big, thr, np.arange(1, 13))
-    assert time.perf_counter() - t0 < 0.5
+    assert time.process_time() - t0 < 0.5
