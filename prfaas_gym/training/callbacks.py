@@ -43,6 +43,10 @@ class ServingMetricsCallback(BaseCallback):
 
 
 EvalFn = Callable[[Any, Any], list[dict]]
+OnEval = Callable[[dict], "bool | None"]
+"""``on_eval(row)`` after each validation evaluation (``row``: ``timesteps`` and the mean
+validation metrics, e.g. ``goodput_rps``, ``goodput_vs_best_heuristic``); returning ``False``
+stops training (an early-stopping scheduler, e.g. Tune's ASHA, reports through it)."""
 
 
 class HeuristicEvalCallback(BaseCallback):
@@ -54,10 +58,11 @@ class HeuristicEvalCallback(BaseCallback):
         eval_freq: env steps between evaluations (over all envs).
         best_dir: where the best model (``model.zip`` + ``vecnormalize.pkl``) is saved.
         eval_at_start: also evaluate before the first update (step 0: e.g. the cloned policy).
+        on_eval: see :data:`OnEval`.
     """
 
     def __init__(self, eval_fn: EvalFn, baseline: dict[str, float], eval_freq: int, best_dir: Path,
-                 verbose: int = 1, eval_at_start: bool = True) -> None:
+                 verbose: int = 1, eval_at_start: bool = True, on_eval: OnEval | None = None) -> None:
         super().__init__(verbose)
         self.eval_fn = eval_fn
         self.baseline = dict(baseline)
@@ -67,6 +72,8 @@ class HeuristicEvalCallback(BaseCallback):
         self.history: list[dict[str, float]] = []
         self._next = self.eval_freq
         self.eval_at_start = eval_at_start
+        self.on_eval = on_eval
+        self.stopped = False  # on_eval asked to stop
 
     @property
     def best_heuristic(self) -> tuple[str, float]:
@@ -103,6 +110,8 @@ class HeuristicEvalCallback(BaseCallback):
             print(f"[eval] t={self.num_timesteps} goodput={g:.3f} req/s "
                   f"(best heuristic {name}: {best:.3f}; ratio {row.get('goodput_vs_best_heuristic', float('nan')):.3f})",
                   flush=True)
+        if self.on_eval is not None and self.on_eval(dict(row)) is False:
+            self.stopped = True
         return row
 
     def _on_training_start(self) -> None:
@@ -114,4 +123,4 @@ class HeuristicEvalCallback(BaseCallback):
         if self.eval_freq > 0 and self.num_timesteps >= self._next:
             self._next += self.eval_freq
             self.evaluate()
-        return True
+        return not self.stopped

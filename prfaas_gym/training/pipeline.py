@@ -21,10 +21,13 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from prfaas_gym.training.config import TrainSettings
 from prfaas_gym.training.envs import env_kwargs_of
+
+if TYPE_CHECKING:
+    from prfaas_gym.training.callbacks import OnEval
 
 ALGOS = ("ppo", "maskable_ppo", "sac")
 
@@ -97,8 +100,8 @@ def build_model(settings: TrainSettings, venv: Any, run_dir: Path) -> Any:
 
 
 def build_callbacks(settings: TrainSettings, ctx: RunContext, env_kwargs: dict[str, Any],
-                    maskable: bool) -> tuple[Any, Any]:
-    """``(CallbackList, HeuristicEvalCallback or None)``."""
+                    maskable: bool, on_eval: OnEval | None = None) -> tuple[Any, Any]:
+    """``(CallbackList, HeuristicEvalCallback or None)``; ``on_eval`` sees every evaluation."""
     from stable_baselines3.common.callbacks import CallbackList, CheckpointCallback
 
     from prfaas_gym.training.callbacks import HeuristicEvalCallback, ServingMetricsCallback
@@ -118,7 +121,8 @@ def build_callbacks(settings: TrainSettings, ctx: RunContext, env_kwargs: dict[s
         def eval_fn(model: Any, vecnorm: Any) -> list[dict]:
             return evaluate_model(model, vecnorm, settings.env_id, env_kwargs, settings.val_seed_list, maskable)
 
-        eval_cb = HeuristicEvalCallback(eval_fn, baseline, settings.eval_freq, ctx.run_dir / "best")
+        eval_cb = HeuristicEvalCallback(eval_fn, baseline, settings.eval_freq, ctx.run_dir / "best",
+                                        on_eval=on_eval)
         cbs.append(eval_cb)
     return CallbackList(cbs), eval_cb
 
@@ -208,6 +212,7 @@ def finish_run(ctx: RunContext, model: Any, env_kwargs: dict[str, Any], eval_cb:
     }
     if eval_cb is not None:
         meta["eval_history"] = eval_cb.history
+        meta["stopped_early"] = eval_cb.stopped
     save_policy(model, vecnorm, ctx.run_dir / "final", meta)
     if s.export_dir:
         from prfaas_gym.training.config import check_export_target
@@ -238,8 +243,15 @@ WarmStart = Callable[[Any, Any, RunContext, dict[str, Any], bool], None]
 """``warm_start(model, venv, ctx, env_kwargs, maskable)``: e.g. behaviour cloning before RL."""
 
 
-def train(settings: TrainSettings, warm_start: WarmStart | None = None) -> dict[str, Any]:
+def train(settings: TrainSettings, warm_start: WarmStart | None = None,
+          on_eval: OnEval | None = None) -> dict[str, Any]:
     """A whole training run: envs, model, callbacks, optional warm start, learning, saving.
+
+    ``on_eval(row)`` is called after every validation evaluation (every ``eval_freq`` steps,
+    at the start and at the end) with ``timesteps`` and the mean validation metrics
+    (``goodput_rps``, ``goodput_vs_best_heuristic``, ...); returning ``False`` stops training
+    early (the model so far is still saved). Any driver can use it: Tune reports through it
+    (``prfaas_gym.tune``), a script may log or stop on a plateau.
 
     Returns the run's metadata (also written beside the saved model).
     """
@@ -248,12 +260,13 @@ def train(settings: TrainSettings, warm_start: WarmStart | None = None) -> dict[
     venv = build_venv(settings, env_kwargs)
     model = build_model(settings, venv, ctx.run_dir)
     maskable = settings.algo == "maskable_ppo"
-    callbacks, eval_cb = build_callbacks(settings, ctx, env_kwargs, maskable)
+    callbacks, eval_cb = build_callbacks(settings, ctx, env_kwargs, maskable, on_eval)
     if warm_start is not None:
         warm_start(model, venv, ctx, env_kwargs, maskable)
     model.learn(total_timesteps=settings.total_timesteps, callback=callbacks, tb_log_name="rl",
                 reset_num_timesteps=True)
-    if eval_cb is not None and (not eval_cb.history or eval_cb.history[-1]["timesteps"] < model.num_timesteps):
+    if eval_cb is not None and not eval_cb.stopped and (
+            not eval_cb.history or eval_cb.history[-1]["timesteps"] < model.num_timesteps):
         eval_cb.evaluate()  # the final policy is always evaluated
     meta = finish_run(ctx, model, env_kwargs, eval_cb)
     venv.close()
