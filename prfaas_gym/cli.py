@@ -28,10 +28,11 @@ def _add_subcommands(sub) -> None:
     from prfaas_gym.planner.capacity_cli import add_capacity_parser
     from prfaas_gym.planner.cli import add_plan_parser
     from prfaas_gym.policies.cli import add_compare_parser, add_policy_parser, add_sweep_parser
+    from prfaas_gym.tune import add_tune_parser
 
     for add in (add_simulate_parser, add_plan_parser, add_capacity_parser, add_compare_parser,
                 add_sweep_parser, add_bound_parser, add_perf_parser, add_envs_parser, add_export_parsers,
-                add_policy_parser, add_benchmark_parser):
+                add_policy_parser, add_benchmark_parser, add_tune_parser):
         add(sub)
 
 
