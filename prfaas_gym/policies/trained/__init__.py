@@ -126,7 +126,12 @@ def load_router(spec: str, scenario: Any = None, *, seed: int = 0, trust_pickle:
     except (KeyError, TypeError, ValueError) as exc:
         raise ValueError(f"{norm_path}: {str(exc).splitlines()[0] if str(exc) else 'malformed'}") from None
     algo = str(meta.get("algo", "maskable_ppo"))
-    policy = load_policy_net(d, algo, trust_pickle=trust_pickle)
+    if algo == "rllib_ppo":  # an RLlib masked PPO module (prfaas_gym.rllib.save_policy): weights only
+        from prfaas_gym.rllib import load_module_policy
+
+        policy, algo = load_module_policy(d, meta), "maskable_ppo"
+    else:
+        policy = load_policy_net(d, algo, trust_pickle=trust_pickle)
     kw = meta.get("env_kwargs", {})
     if not isinstance(kw, dict):
         raise ValueError(f"{d / 'metadata.json'}: env_kwargs: expected a mapping")
