@@ -22,7 +22,7 @@ from pathlib import Path
 def parse(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--out", required=True, help="output directory (made absolute)")
-    p.add_argument("--env-id", default="prfaas/Routing-bursty-goodput-v0")
+    p.add_argument("--env-id", default="prfaas/Routing-bursty-goodput-v1")
     p.add_argument("--n-requests", type=int, default=300, help="requests per training episode")
     p.add_argument("--env-runners", type=int, default=2, help="RLlib env runners (processes)")
     p.add_argument("--iterations", type=int, default=20, help="PPO training iterations")

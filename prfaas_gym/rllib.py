@@ -3,7 +3,7 @@
 >>> import prfaas_gym.rllib
 >>> prfaas_gym.rllib.register()                       # doctest: +SKIP
 >>> config = (PPOConfig()
-...           .environment("prfaas/Routing-v0", env_config={"action_mask": True, "n_requests": 300})
+...           .environment("prfaas/Routing-v1", env_config={"action_mask": True, "n_requests": 300})
 ...           .rl_module(rl_module_spec=prfaas_gym.rllib.masked_module_spec()))  # doctest: +SKIP
 
 :func:`register` registers each id with ``ray.tune.registry.register_env``; the creator
@@ -88,7 +88,7 @@ def env_ids() -> list[str]:
 
 def register(ids: Sequence[str] | None = None) -> list[str]:
     """Register ``ids`` (default: every ``prfaas/`` id) with RLlib under their Gymnasium
-    names, so ``config.environment("prfaas/Routing-v0", env_config={...})`` works in RLlib
+    names, so ``config.environment("prfaas/Routing-v1", env_config={...})`` works in RLlib
     and Tune (the plain Gymnasium lookup fails there with ``NamespaceNotFound`` in the env
     runners, which never imported the package). Returns the registered names."""
     from ray.tune.registry import register_env

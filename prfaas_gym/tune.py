@@ -3,7 +3,7 @@
 A sweep file (YAML, data only) names the base settings, the search space and the budget::
 
     base:                       # TrainSettings fields (as in agents/configs/*.yaml)
-      env_id: prfaas/Routing-v0
+      env_id: prfaas/Routing-v1
       scenario: paper/prfaas_pd
       n_requests: 200
       total_timesteps: 20000

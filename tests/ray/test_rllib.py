@@ -29,9 +29,9 @@ def test_register_makes_every_id_usable_by_name(local_ray):
     from ray.tune.registry import ENV_CREATOR, _global_registry
 
     names = prl.register()
-    assert "prfaas/Routing-v0" in names and "prfaas/DualTimescale-bursty-cost-v0" in names
+    assert "prfaas/Routing-v1" in names and "prfaas/DualTimescale-bursty-cost-v1" in names
     assert len(names) == len(prl.env_ids()) >= 52
-    creator = _global_registry.get(ENV_CREATOR, "prfaas/Routing-v0")
+    creator = _global_registry.get(ENV_CREATOR, "prfaas/Routing-v1")
     env = creator(_context({"action_mask": True, "n_requests": 40, "train_seeds": [0, 10]}))
     assert isinstance(env.observation_space, gym.spaces.Dict)
     obs, _ = env.reset()
@@ -47,20 +47,20 @@ def test_register_makes_every_id_usable_by_name(local_ray):
     plain = creator(_context({"n_requests": 40}))
     assert isinstance(plain.observation_space, gym.spaces.Box)
     with pytest.raises(ValueError, match="action_mask"):
-        prl.make_env("prfaas/Threshold-v0", {"action_mask": True, "n_requests": 40})
+        prl.make_env("prfaas/Threshold-v1", {"action_mask": True, "n_requests": 40})
 
 
 def test_saved_module_routes_in_the_plain_simulator(tmp_path):
     from prfaas_gym.evaluation import compare_policies
     from prfaas_gym.policies import make_router
 
-    env = prl.make_env("prfaas/Routing-v0", {"action_mask": True, "n_requests": 40})
+    env = prl.make_env("prfaas/Routing-v1", {"action_mask": True, "n_requests": 40})
     from ray.rllib.core.rl_module.rl_module import RLModuleSpec
 
     spec = prl.masked_module_spec()
     module = RLModuleSpec(module_class=spec.module_class, observation_space=env.observation_space,
                           action_space=env.action_space, model_config=spec.model_config).build()
-    d = prl.save_policy(module, tmp_path / "policy", env_id="prfaas/Routing-v0",
+    d = prl.save_policy(module, tmp_path / "policy", env_id="prfaas/Routing-v1",
                         env_kwargs={"scenario": "paper/prfaas_pd", "reward": "goodput", "n_requests": 40})
     meta = json.loads((d / "metadata.json").read_text())
     assert meta["algo"] == "rllib_ppo" and meta["slot_labels"]
