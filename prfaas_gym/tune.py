@@ -67,13 +67,12 @@ class SweepSpec:
 
 def load_sweep_spec(path: str | Path) -> SweepSpec:
     """Read and check a sweep file; errors name the file and the key (``ValueError``)."""
+    from prfaas_gym.safe_yaml import read_yaml_file
+
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such sweep file")
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise ValueError(f"{path}: not YAML ({str(exc).splitlines()[0]})") from None
+    data = read_yaml_file(path)  # data only, size/depth-limited (docs/security.md)
     if not isinstance(data, dict):
         raise ValueError(f"{path}: expected a mapping with base and search")
     unknown = sorted(set(data) - set(SWEEP_KEYS))
