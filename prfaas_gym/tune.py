@@ -18,6 +18,7 @@ A sweep file (YAML, data only) names the base settings, the search space and the
     asha: {grace_period: 2, reduction_factor: 2}    # in evaluations
     max_concurrent_trials: 2
     cpus_per_trial: 1
+    seed: 0                     # of the random search (the same trials on a re-run)
 
 Each trial runs :func:`prfaas_gym.training.pipeline.train` with the sampled settings and
 reports every validation evaluation to Tune through the ``on_eval`` callback, so ASHA stops
@@ -159,6 +160,7 @@ def run_sweep(spec: SweepSpec, out_dir: str | Path, *, address: str | None = Non
     """
     from ray import tune
     from ray.tune.schedulers import ASHAScheduler
+    from ray.tune.search import BasicVariantGenerator
 
     from prfaas_gym.parallel import Backend
     from prfaas_gym.ray_backend import init_ray
@@ -177,6 +179,7 @@ def run_sweep(spec: SweepSpec, out_dir: str | Path, *, address: str | None = Non
         trainable,
         param_space=param_space(spec),
         tune_config=tune.TuneConfig(metric=spec.metric, mode=spec.mode, scheduler=scheduler,
+                                    search_alg=BasicVariantGenerator(random_state=spec.seed),
                                     num_samples=spec.num_samples,
                                     max_concurrent_trials=spec.max_concurrent_trials),
         run_config=tune.RunConfig(name=spec.name, storage_path=str(out), verbose=0),
