@@ -94,11 +94,13 @@ def test_interrupted_run_resumes_from_cached_cells(tmp_path, capsys, clean_commi
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1]) == first
 
 
-def test_bad_input_is_one_line(capsys, tmp_path):
+def test_bad_input_is_one_line(capsys, tmp_path, monkeypatch):
     assert main(["benchmark", "run", "--tasks", "prfaas/nope-v1", "--out", str(tmp_path)]) == 2
     assert "unknown task" in capsys.readouterr().err
     assert main(["benchmark", "run", "--tasks", TASK, "--policies", "no-such-router", "--out", str(tmp_path)]) == 2
     assert "no-such-router" in capsys.readouterr().err
+    # a trace task with no data directory (conftest sets one when ../shared sits beside us)
+    monkeypatch.delenv("PRFAAS_DATA_DIR", raising=False)
     assert main(["benchmark", "run", "--tasks", "prfaas/mooncake-v1", "--out", str(tmp_path)]) == 2
     assert "data directory" in capsys.readouterr().err
 
