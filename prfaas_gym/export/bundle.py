@@ -33,6 +33,7 @@ from prfaas_gym.env.observation import encode_routing_obs, routing_feature_names
 from prfaas_gym.env.snapshot import (
     SLOT_REJECT, ClusterSnapshot, RequestFeatures, Slot, SnapshotReader, build_slots,
 )
+from prfaas_gym.policies.trained import read_json_file
 from prfaas_gym.policies.trained.router import LearnedRouter, ObsNormalizer
 
 if TYPE_CHECKING:
@@ -106,16 +107,7 @@ class RouterBundle:
         man_path, w_path = d / MANIFEST, d / WEIGHTS
         if not man_path.is_file() or not w_path.is_file():
             raise FileNotFoundError(f"{d}: not a router bundle (needs {MANIFEST} and {WEIGHTS})")
-        if man_path.stat().st_size > 16_000_000:
-            raise ValueError(f"{man_path}: larger than 16 MB")
-        try:
-            manifest = json.loads(man_path.read_bytes().decode("utf-8"))
-        except UnicodeDecodeError:
-            raise ValueError(f"{man_path}: not UTF-8 text") from None
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"{man_path}: line {exc.lineno}: {exc.msg}") from None
-        except RecursionError:
-            raise ValueError(f"{man_path}: nested too deeply") from None
+        manifest = read_json_file(man_path, limit=16_000_000)
         if not isinstance(manifest, dict):
             raise ValueError(f"{man_path}: expected a JSON object")
         weights = _read_weights(w_path)
