@@ -96,7 +96,8 @@ def collect(tables: dict[str, AicTables], engine: str) -> list[dict]:
         hw = get_hardware(hw_name)
         for name, g in GRID:
             model = get_model(name)
-            rm = RooflineModel(model, hw, g, engine=engine)
+            # the database's fused-MoE rows were measured with its collector's routing (perf/moe_routing.py)
+            rm = RooflineModel(model, hw, g, engine=engine, moe_routing="collector")
             # a MoE shape the database has no fused-MoE rows for (Kimi-Linear) is left out of both sides
             skip = not has_moe_rows(tab, model, g)
             for seqs in PREFILL_SEQS:

@@ -32,6 +32,7 @@ from .roofline import RooflineModel
 
 FIT_MODELS: tuple[str, ...] = ("llama3-3b", "llama3-8b", "qwen2.5-14b", "llama3-70b")
 FIT_TP: tuple[int, ...] = (1, 2, 4, 8)
+MOE_EP: tuple[int, ...] = (2, 4, 8)
 GEMM_M: tuple[int, ...] = (1, 4, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384)
 
 GROUPS: dict[str, dict[str, tuple[float, float]]] = {
@@ -181,7 +182,9 @@ def fit_engine_terms(tables: AicTables, hardware: HardwareProfile, engine: str =
     ds = get_model("deepseek-v3")
     f = ds.layers[-1].ffn
     moe_cases = []
-    for g in (1, 2, 4, 8):
+    # expert parallel (EP 2-8: vLLM's FlashInfer CUTLASS fused MoE, the kernel of a DeepSeek-V3
+    # deployment); the single-GPU Triton rows are another kernel and are not fitted
+    for g in MOE_EP:
         key = (ds.hidden_size, f.expert_intermediate_size, f.active_experts, f.num_experts, g, "fp8_block")
         if tables.moe.has(key):
             for tok in (1, 4, 16, 64, 256, 1024, 2048, 4096, 8192, 16384):
@@ -191,7 +194,9 @@ def fit_engine_terms(tables: AicTables, hardware: HardwareProfile, engine: str =
         moe_layers = sum(grp.count for grp in ds.layers if grp.ffn.kind == "moe")
 
         def moe_pred(e: StepEfficiency) -> np.ndarray:
-            return np.array([rm_of(e, ds, g)._moe_time(float(tok)) / moe_layers * 1e3 for g, tok, _ in moe_cases])
+            # the rows were measured with the collector's routing (perf/moe_routing.py)
+            rms = {g: RooflineModel(ds, hardware, g, e, engine=engine, moe_routing="collector") for g in MOE_EP}
+            return np.array([rms[g]._moe_time(float(tok)) / moe_layers * 1e3 for g, tok, _ in moe_cases])
         eff, pred = _fit(GROUPS["moe"], eff, moe_pred, target)
         report.append(_quality("moe", pred, target))
 

@@ -10,7 +10,7 @@ from prfaas_gym.profiles import HardwareProfile, ModelProfile
 from .base import PerfInputError, StepTimeModel
 from .engines import DEFAULT_ENGINE, get_engine
 from .polynomial import PolynomialModel
-from .roofline import RooflineModel
+from .roofline import MOE_ROUTINGS, RooflineModel
 from .table import TableModel, load_table
 
 
@@ -24,8 +24,11 @@ def _num(spec: Mapping[str, Any], key: str, default: float | None = None) -> flo
 
 
 def _roofline(spec: Mapping[str, Any], model: ModelProfile, hw: HardwareProfile, gpus: int) -> StepTimeModel:
-    _only(spec, {"backend", "engine"})
-    return RooflineModel(model, hw, gpus, engine=get_engine(spec.get("engine", DEFAULT_ENGINE)))
+    _only(spec, {"backend", "engine", "moe_routing"})
+    routing = spec.get("moe_routing", "uniform")
+    if routing not in MOE_ROUTINGS:
+        raise PerfInputError(f"step_time.moe_routing: expected one of {', '.join(MOE_ROUTINGS)}, got {routing!r}")
+    return RooflineModel(model, hw, gpus, engine=get_engine(spec.get("engine", DEFAULT_ENGINE)), moe_routing=routing)
 
 
 def _table(spec: Mapping[str, Any], model: ModelProfile, hw: HardwareProfile, gpus: int) -> StepTimeModel:

@@ -20,6 +20,7 @@ from prfaas_gym.profiles import HardwareProfile, ModelProfile, StepEfficiency
 from prfaas_gym.profiles.model import AttentionSpec, LayerGroup
 
 from .engines import DEFAULT_ENGINE, EngineProfile, engine_efficiency, get_engine
+from .moe_routing import MOE_ROUTINGS, rank_load
 
 ACT_BYTES = 2.0
 """Activation precision (bf16) for activation traffic."""
@@ -51,7 +52,6 @@ FUSED_BYTES_ROTARY = 4.0
 
 FUSED_BYTES_FFN = 6.0
 """``silu_and_mul``: reads gate and up (4 bytes), writes the product (2) per FFN element."""
-
 
 @dataclass(frozen=True, slots=True)
 class Work:
@@ -91,12 +91,17 @@ class RooflineModel:
         efficiency: override of the efficiency terms (calibration uses this).
         engine: engine profile name or object (:mod:`prfaas_gym.perf.engines`); its terms are
             used unless ``efficiency`` is given.
+        moe_routing: how tokens spread over routed experts (:data:`MOE_ROUTINGS`).
     """
 
     def __init__(self, model: ModelProfile, hardware: HardwareProfile, gpus: int = 1,
-                 efficiency: StepEfficiency | None = None, engine: str | EngineProfile = DEFAULT_ENGINE) -> None:
+                 efficiency: StepEfficiency | None = None, engine: str | EngineProfile = DEFAULT_ENGINE,
+                 moe_routing: str = "uniform") -> None:
         if gpus < 1:
             raise ValueError(f"gpus_per_instance: must be >= 1, got {gpus}")
+        if moe_routing not in MOE_ROUTINGS:
+            raise ValueError(f"moe_routing: expected one of {', '.join(MOE_ROUTINGS)}, got {moe_routing!r}")
+        self.moe_routing = moe_routing
         self.model = model
         self.hardware = hardware
         self.gpus = gpus
@@ -146,7 +151,7 @@ class RooflineModel:
         h = m.hidden_size
         wb = m.weight_bytes_per_param
         dense: list[_Gemm] = []
-        self._moe: list[tuple[float, float, float, float, float]] = []  # count, E/gpu, k, fe, E
+        self._moe: list[tuple[int, int, int, float, int, int]] = []  # count, E, k, fe, groups, topk groups
         self._elementwise_per_token = 0.0
         ew_groups: list[tuple[int, float]] = []  # (layers, element-wise bytes per token per layer)
         for grp in m.layers:
@@ -162,8 +167,8 @@ class RooflineModel:
                     fs = f.shared_experts * f.expert_intermediate_size / g
                     dense.append(_Gemm(h, (f.matrices - 1) * fs, c, wb))
                     dense.append(_Gemm(fs, h, c, wb))
-                self._moe.append((c, f.num_experts / g, f.active_experts, f.expert_intermediate_size * f.matrices,
-                                  float(f.num_experts)))
+                self._moe.append((c, f.num_experts, f.active_experts, f.expert_intermediate_size * f.matrices,
+                                  f.expert_groups, f.topk_groups))
                 # a fused-MoE engine applies the routed experts' activation inside its MoE kernels
                 # (fitted with them); only the shared experts' runs as an element-wise kernel
                 routed = 0 if self.engine.fused_moe else f.active_experts
@@ -246,9 +251,9 @@ class RooflineModel:
         t = 0.0
         wb = self.model.weight_bytes_per_param
         h = self.model.hidden_size
-        for count, e_local, k, fe_total, e_all in self._moe:
-            assignments = tokens * k / self.gpus  # (token, expert) pairs landing on this GPU
-            touched = e_local * (1.0 - (1.0 - k / e_all) ** tokens) if tokens > 0 else 0.0
+        for count, e_all, k, fe_total, groups, tgroups in self._moe:
+            # (token, expert) pairs this GPU computes, and distinct experts whose weights it reads
+            assignments, touched = rank_load(self.moe_routing, tokens, e_all, k, self.gpus, groups, tgroups)
             if touched <= 0:
                 continue
             if self.engine.fused_moe:
@@ -264,15 +269,16 @@ class RooflineModel:
 
     def _fused_moe_s(self, assignments: float, touched: float, params_per_expert: float, wb: float) -> float:
         """One fused-MoE kernel pair (vLLM ``fused_experts``: grouped GEMMs over all local experts):
-        a soft roofline of the expert FLOPs at ``moe_compute_efficiency`` of peak and the touched
-        experts' weight bytes (x ``moe_factor``), plus ``moe_latency_s``. (The caller adds
-        ``moe_token_s`` per token of the step: routing, permutation and quantisation of every
-        token on every expert-parallel rank, which the database's EP rows show.)"""
+        the expert FLOPs at ``moe_compute_efficiency`` of peak *plus* the touched experts' weight
+        bytes (x ``moe_factor``), plus ``moe_latency_s``. The two add rather than overlap: in
+        AIConfigurator's fused-MoE rows the time per (token, expert) pair is the same (163-172 ns,
+        DeepSeek-V3 shape, H100) from EP 8 to EP 256 while the weights read vary 32-fold, and the
+        excess of EP 2 / EP 4 is their extra experts' weight-read time. (The caller adds
+        ``moe_token_s`` per token of the step.)"""
         e = self.eff
         tc = 2.0 * assignments * params_per_expert / (self._p_peak * e.moe_compute_efficiency)
         tm = (touched * params_per_expert * wb * e.moe_factor + assignments * 4.0 * self.model.hidden_size) / self._bw
-        p = e.gemm_softmax_p
-        return (tc**p + tm**p) ** (1.0 / p) + e.moe_latency_s
+        return tc + tm + e.moe_latency_s
 
     def _comm_time(self, tokens: float) -> float:
         g = self.gpus
@@ -416,9 +422,9 @@ class RooflineModel:
             rows = tokens + cached if gm.rows == "tokens+cached" else tokens
             flops += gm.count * 2 * rows * gm.k * gm.n
             byt += gm.count * (gm.k * gm.n * gm.weight_bytes + rows * (gm.k + gm.n) * ACT_BYTES)
-        for count, e_local, k, fe_total, e_all in self._moe:
-            touched = e_local * (1.0 - (1.0 - k / e_all) ** tokens)
-            flops += count * 2 * tokens * k / self.gpus * m.hidden_size * fe_total
+        for count, e_all, k, fe_total, groups, tgroups in self._moe:
+            assignments, touched = rank_load(self.moe_routing, tokens, e_all, k, self.gpus, groups, tgroups)
+            flops += count * 2 * assignments * m.hidden_size * fe_total
             byt += count * touched * m.hidden_size * fe_total * m.weight_bytes_per_param
         lm = self._lm_head
         flops += 2 * lm_rows * lm.k * lm.n

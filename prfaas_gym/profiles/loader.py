@@ -160,7 +160,7 @@ def hardware_to_dict(hw: HardwareProfile) -> dict[str, Any]:
 _ATTN_KEYS = {"kind", "num_heads", "num_kv_heads", "head_dim", "v_head_dim", "window_tokens", "q_lora_rank",
               "kv_lora_rank", "qk_nope_head_dim", "qk_rope_head_dim", "variant", "conv_kernel"}
 _FFN_KEYS = {"kind", "intermediate_size", "num_experts", "active_experts", "shared_experts",
-             "expert_intermediate_size", "gated"}
+             "expert_intermediate_size", "gated", "expert_groups", "topk_groups"}
 
 
 def _attention(d: Any, source: str, where: str) -> AttentionSpec:

@@ -133,6 +133,8 @@ class FFNSpec:
         shared_experts: always-active experts.
         expert_intermediate_size: width of one expert (routed and shared).
         gated: three matrices (gate, up, down) when True, two otherwise.
+        expert_groups: groups of the grouped top-k router (DeepSeek ``n_group``; 1 = plain top-k).
+        topk_groups: groups a token may pick its experts from (DeepSeek ``topk_group``).
     """
 
     kind: str
@@ -142,6 +144,8 @@ class FFNSpec:
     shared_experts: int = 0
     expert_intermediate_size: int = 0
     gated: bool = True
+    expert_groups: int = 1
+    topk_groups: int = 1
 
     def __post_init__(self) -> None:
         if self.kind not in FFN_KINDS:
@@ -155,6 +159,10 @@ class FFNSpec:
                 raise ValueError(f"active_experts: must be in [1, num_experts={self.num_experts}]")
             if self.shared_experts < 0:
                 raise ValueError("shared_experts: must be >= 0")
+            if self.expert_groups < 1 or self.num_experts % self.expert_groups:
+                raise ValueError(f"expert_groups: must be >= 1 and divide num_experts={self.num_experts}")
+            if not 1 <= self.topk_groups <= self.expert_groups:
+                raise ValueError(f"topk_groups: must be in [1, expert_groups={self.expert_groups}]")
 
     @property
     def matrices(self) -> int:

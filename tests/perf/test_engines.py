@@ -151,3 +151,32 @@ def test_aic_mem_op_formula_matches_the_package() -> None:
     for x in (1, 64, 2048, 8192):
         assert aic_mem_op_ms("h100_sxm", x * 4 * h * 2) == pytest.approx(op._engine_query(db, x=x), rel=1e-3)
     assert "equal to the installed aiconfigurator" in aic_estimate_source("h200_sxm")
+
+
+def test_moe_routing_counts_by_hand() -> None:
+    from prfaas_gym.perf.moe_routing import rank_load
+
+    # uniform: tokens*k/g pairs on E_g (1 - (1 - k/E)^M) expected experts
+    pairs, touched = rank_load("uniform", 4, 256, 8, 8)
+    assert pairs == 4.0 and touched == pytest.approx(32 * (1 - (1 - 8 / 256) ** 4))
+    assert rank_load("balanced", 4, 256, 8, 8) == (4.0, 4.0)
+    assert rank_load("balanced", 64, 256, 8, 8) == (64.0, 32.0)
+    # collector routing through DeepSeek's grouped top-k (8 groups, 4 kept): one token picks experts
+    # 0, 32, ..., 224; groups 0-3 win the tie, keeping 0, 32, 64, 96, and ties fill 1, 2, 3, 4
+    assert rank_load("collector", 1, 256, 8, 8, 8, 4) == (5.0, 5.0)
+    assert rank_load("collector", 1, 256, 8, 256, 8, 4) == (1.0, 1.0)
+    # EP rank 0's share of the pairs at large batches: 8 : 6 : 5 : 4 : 2 : 1 (of 8 per token)
+    shares = [rank_load("collector", 4096, 256, 8, g, 8, 4)[0] / 4096 for g in (2, 4, 8, 64, 128, 256)]
+    assert shares == [8.0, 6.0, 5.0, 4.0, 2.0, 1.0]
+    # without groups the collector's routing is balanced
+    assert rank_load("collector", 64, 256, 8, 8) == rank_load("balanced", 64, 256, 8, 8)
+
+
+def test_moe_routing_is_a_roofline_option_named_in_errors() -> None:
+    m, hw = get_model("deepseek-v3"), get_hardware("h200-sxm")
+    uni = build_step_time_model({"backend": "roofline"}, m, hw, 8)
+    col = build_step_time_model({"backend": "roofline", "moe_routing": "collector"}, m, hw, 8)
+    # the collector's routing piles 5/8 of the pairs on rank 0: a long prefill is much slower
+    assert col.prefill_s([(8192, 0)]) > 1.5 * uni.prefill_s([(8192, 0)])
+    with pytest.raises(PerfInputError, match=r"step_time.moe_routing"):
+        build_step_time_model({"backend": "roofline", "moe_routing": "skewed"}, m, hw, 8)
