@@ -47,7 +47,7 @@ GROUPS: dict[str, dict[str, tuple[float, float]]] = {
             "moe_token_s": (0.0, 5e-6)},
     "mla": {"mla_latency_s": (0.0, 5e-4), "mla_gemm_factor": (0.3, 5.0)},
     "kda": {"linear_attention_latency_s": (0.0, 2e-3), "linear_attention_decode_latency_s": (0.0, 1e-3),
-            "linear_attention_efficiency": (0.01, 1.0)},
+            "linear_attention_efficiency": (0.01, 1.0), "linear_attention_chunk_s": (0.0, 5e-5)},
 }
 """Term groups fitted in order (later groups see the earlier groups' fitted values)."""
 
@@ -228,16 +228,20 @@ def fit_engine_terms(tables: AicTables, hardware: HardwareProfile, engine: str =
     kl = get_model("kimi-linear-48b")
     kgrp = kl.layers[0]
     kda_cases = []
-    for g in (1, 2, 4):
-        heads = kgrp.attention.num_heads / g
-        for b, n in ((1, 128), (1, 512), (1, 1024), (1, 2048), (1, 4096), (1, 8192), (1, 16384), (4, 2048)):
-            kda_cases.append((g, [(n, 0)] * b, False, tables.kda.context(heads, b, n)))
+    # the table's own head counts (12-96 heads of 128) at one GPU, no interpolation
+    for heads in tables.kda.heads:
+        grp = dataclasses.replace(kgrp, attention=dataclasses.replace(kgrp.attention, num_heads=heads))
+        for b in (1, 4, 16):
+            for n in (128, 512, 1024, 2048, 4096, 8192, 16384):
+                if b * n <= 65536:
+                    kda_cases.append((grp, [(n, 0)] * b, False, tables.kda.context(heads, b, n)))
         for b in (1, 16, 64, 256):
-            kda_cases.append((g, [(1, 4096)] * b, True, tables.kda.generation(heads, b)))
+            kda_cases.append((grp, [(1, 4096)] * b, True, tables.kda.generation(heads, b)))
     target = np.array([c[3] for c in kda_cases])
 
     def kda_pred(e: StepEfficiency) -> np.ndarray:
-        return np.array([rm_of(e, kl, g)._attention_time(kgrp, seqs, dec)[0] * 1e3 for g, seqs, dec, _ in kda_cases])
+        rm = rm_of(e, kl, 1)
+        return np.array([rm._attention_time(grp, seqs, dec)[0] * 1e3 for grp, seqs, dec, _ in kda_cases])
     eff, pred = _fit(GROUPS["kda"], eff, kda_pred, target)
     report.append(_quality("kda", pred, target))
     return eff, report

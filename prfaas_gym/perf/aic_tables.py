@@ -285,10 +285,13 @@ class MlaTable:
 
 
 class KdaTable:
-    """Kimi Delta Attention kernels (ms): context conv1d + chunked KDA; generation conv update + decode."""
+    """Kimi Delta Attention kernels (ms): context conv1d + chunked KDA; generation fused decode."""
 
     CONTEXT = ("causal_conv1d_fn_qkv3", "flashkda_fwd")
-    GENERATION = ("causal_conv1d_update", "fused_kda_decode")
+    # vLLM's decode fast path (no speculative decoding) is the one fused kernel: convolution update,
+    # recurrence and gated norm (collector/vllm/collect_kda.py); the conv-update + packed-decode pair
+    # is its fallback, so the two are not summed
+    GENERATION = ("fused_kda_decode",)
 
     def __init__(self, path: Path) -> None:
         self.curves = _Curves()

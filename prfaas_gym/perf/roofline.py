@@ -173,27 +173,19 @@ class RooflineModel:
                 # (fitted with them); only the shared experts' runs as an element-wise kernel
                 routed = 0 if self.engine.fused_moe else f.active_experts
                 f_act = (routed + f.shared_experts) * f.expert_intermediate_size / g
-            q_dim, kv_dim = self._qkv_dims(a)
+            rq, rk = a.rotary_dims
+            # MLA's single rope key is replicated on every GPU; GQA keys are split with their heads
+            rotary = rq / g + (rk if a.kind == "mla" else rk / g)
             if self.engine.fused_elementwise:
-                per_layer = (FUSED_BYTES_HIDDEN * h + FUSED_BYTES_ROTARY * (q_dim + kv_dim / 2.0) / g
-                             + FUSED_BYTES_FFN * f_act)
+                per_layer = FUSED_BYTES_HIDDEN * h + FUSED_BYTES_ROTARY * rotary + FUSED_BYTES_FFN * f_act
             else:
-                per_layer = (EW_BYTES_HIDDEN * h + EW_BYTES_ROTARY * (q_dim + kv_dim / 2.0) / g
-                             + EW_BYTES_FFN * f_act)
+                per_layer = EW_BYTES_HIDDEN * h + EW_BYTES_ROTARY * rotary + EW_BYTES_FFN * f_act
             ew_groups.append((c, per_layer))
             self._elementwise_per_token += c * per_layer
         self._ew_groups = tuple(ew_groups)
         self._dense = tuple(dense)
         self._lm_head = _Gemm(h, m.vocab_size / g, 1, wb)
         self._layers = m.num_layers
-
-    @staticmethod
-    def _qkv_dims(a: AttentionSpec) -> tuple[float, float]:
-        if a.kind == "mla":
-            return a.num_heads * a.qk_head_dim, a.qk_rope_head_dim + a.kv_lora_rank
-        if a.kind == "linear":
-            return a.num_heads * a.head_dim, a.num_heads * (a.head_dim + a.v_head_dim)
-        return a.num_heads * a.head_dim, 2 * a.num_kv_heads * a.head_dim
 
     @staticmethod
     def _attn_gemms(a: AttentionSpec, h: int, c: int, wb: float, g: int) -> list[_Gemm]:
@@ -326,15 +318,7 @@ class RooflineModel:
         heads = a.num_heads / g
         e = self.eff
         if a.kind == "linear":
-            n_tok = sum(n for n, _ in seqs)
-            state = a.state_bytes(kvb, self.model.state_elem_bytes) / g
-            per_tok = heads * (4.0 * a.head_dim * a.v_head_dim + (0 if decode else 2.0 * LINEAR_CHUNK * (a.head_dim + a.v_head_dim)))
-            flops = n_tok * per_tok
-            byt = len(seqs) * 2.0 * state + n_tok * heads * (2 * a.head_dim + 2 * a.v_head_dim) * ACT_BYTES
-            # chunked kernel (+ short convolution) in prefill, recurrent state update in decode
-            p_lin = self._p_attn_peak * (e.linear_attention_efficiency or e.attention_efficiency)
-            lat = e.linear_attention_decode_latency_s if decode else e.linear_attention_latency_s
-            return max(flops / p_lin, byt / self._bw) + lat, flops, byt
+            return self._linear_attention_time(a, seqs, decode)
         ramp = 0.0  # extra compute time of short prompts: FA-class kernels ramp with length
         pairs = 0.0
         kv_read = 0.0
@@ -364,6 +348,42 @@ class RooflineModel:
         tc = (flops + ramp * flop_per_pair) / self._p_attn
         lat = e.attention_latency_s + (e.mla_latency_s if a.kind == "mla" else 0.0)
         return max(tc, byt / self._bw) + lat, flops, byt
+
+    def _linear_attention_time(self, a: AttentionSpec, seqs: Sequence[tuple[int, int]],
+                               decode: bool) -> tuple[float, float, float]:
+        """(seconds, flops, bytes) of one linear-attention (KDA/GDN) layer's kernels.
+
+        Decode: the recurrent update reads and writes every sequence's state (roofline + latency).
+        Prefill follows the chunked kernels (vLLM's FlashKDA / chunk_kda): one program per
+        (sequence, head) walks its sequence's 64-token chunks in order, carrying the state. A
+        chunk step costs the larger of the serial per-chunk time (``linear_attention_chunk_s``)
+        and the GPU's share of all running programs' chunk FLOPs, plus their HBM traffic; the
+        step count is the longest sequence's chunks. The short convolutions (q, k and v) add
+        their activation traffic, and ``linear_attention_latency_s`` the per-layer fixed time
+        (vLLM's prefill ``causal_conv1d_fn`` does a host-side metadata transfer per call).
+        """
+        e = self.eff
+        heads = a.num_heads / self.gpus
+        kvb, sb = self.model.kv_elem_bytes, self.model.state_elem_bytes
+        state = a.state_bytes(kvb, sb) / self.gpus
+        p_lin = self._p_attn_peak * (e.linear_attention_efficiency or e.attention_efficiency)
+        io_per_tok = heads * (2 * a.head_dim + 2 * a.v_head_dim) * ACT_BYTES  # q, k, gate in; o out
+        n_tok = sum(n for n, _ in seqs)
+        if decode:
+            flops = n_tok * heads * 4.0 * a.head_dim * a.v_head_dim
+            byt = len(seqs) * 2.0 * state + n_tok * io_per_tok
+            return max(flops / p_lin, byt / self._bw) + e.linear_attention_decode_latency_s, flops, byt
+        per_tok = heads * (4.0 * a.head_dim * a.v_head_dim + 2.0 * LINEAR_CHUNK * (a.head_dim + a.v_head_dim))
+        chunks = [math.ceil(n / LINEAR_CHUNK) for n, _ in seqs]
+        steps = max(chunks)
+        programs = heads * sum(chunks) / steps  # (sequence, head) programs running per chunk step
+        chunk_flops = per_tok / heads * LINEAR_CHUNK
+        chunk_bytes = (io_per_tok / heads + 2.0 * a.v_head_dim * ACT_BYTES) * LINEAR_CHUNK
+        step = max(e.linear_attention_chunk_s, programs * chunk_flops / p_lin) + programs * chunk_bytes / self._bw
+        conv = n_tok * heads * (2 * a.head_dim + a.v_head_dim) * 2.0 * ACT_BYTES  # read + write q, k, v
+        flops = n_tok * per_tok
+        byt = len(seqs) * 2.0 * state + n_tok * io_per_tok + conv
+        return steps * step + conv / self._bw + e.linear_attention_latency_s, flops, byt
 
     # ------------------------------------------------------------------ steps
     def _prefill(self, seqs: tuple[tuple[int, int], ...]) -> float:

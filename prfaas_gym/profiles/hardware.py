@@ -45,6 +45,8 @@ class StepEfficiency:
             recurrent state update).
         linear_attention_efficiency: fraction of bf16 peak reached by the chunked kernel
             (0 = ``attention_efficiency``).
+        linear_attention_chunk_s: time of one step of the chunked scan (the serial walk over
+            64-token chunks of one sequence and head) when few programs share the GPU.
         comm_large_efficiency: NVLink efficiency of the NCCL all-reduce a custom-all-reduce engine
             falls back to above its buffer (0 = ``comm_efficiency``).
         mla_latency_s: fixed time of one MLA attention block's small kernels (latent norms,
@@ -80,6 +82,7 @@ class StepEfficiency:
     moe_compute_efficiency: float = 0.5
     moe_latency_s: float = 0.0
     moe_token_s: float = 0.0
+    linear_attention_chunk_s: float = 0.0
 
     def __post_init__(self) -> None:
         for f in fields(self):

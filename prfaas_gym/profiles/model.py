@@ -30,7 +30,8 @@ class AttentionSpec:
         kv_lora_rank: MLA latent KV rank.
         qk_nope_head_dim: MLA non-rotary q/k head dim.
         qk_rope_head_dim: MLA rotary head dim (also cached per token).
-        variant: linear-attention flavour (``kda``, ``gdn``, ``lightning``), informational.
+        variant: linear-attention flavour (``kda``, ``gdn``, ``lightning``), informational; for
+            MLA, ``nope`` = no rotary embedding on the rope dims (Kimi-Linear's ``mla_use_nope``).
         conv_kernel: short-convolution kernel of linear attention (0: none); its state
             holds ``conv_kernel - 1`` past positions of q, k and v.
     """
@@ -70,6 +71,19 @@ class AttentionSpec:
             raise ValueError("head_dim: must be >= 1")
         if self.kind in ("linear", "mha", "gqa", "swa") and not self.v_head_dim:
             object.__setattr__(self, "v_head_dim", self.head_dim)
+
+    @property
+    def rotary_dims(self) -> tuple[int, int]:
+        """(query, key) elements per token the rotary embedding rotates (all heads, unsharded).
+
+        GQA/MHA/SWA: every head's q and k; MLA: the rope part of each query head and the one
+        shared rope key (``q_pe``, ``k_pe``), none with ``variant: nope``; linear attention: none.
+        """
+        if self.kind == "linear" or (self.kind == "mla" and self.variant == "nope"):
+            return 0, 0
+        if self.kind == "mla":
+            return self.num_heads * self.qk_rope_head_dim, self.qk_rope_head_dim
+        return self.num_heads * self.head_dim, self.num_kv_heads * self.head_dim
 
     @property
     def qk_head_dim(self) -> int:

@@ -180,3 +180,35 @@ def test_moe_routing_is_a_roofline_option_named_in_errors() -> None:
     assert col.prefill_s([(8192, 0)]) > 1.5 * uni.prefill_s([(8192, 0)])
     with pytest.raises(PerfInputError, match=r"step_time.moe_routing"):
         build_step_time_model({"backend": "roofline", "moe_routing": "skewed"}, m, hw, 8)
+
+
+def test_chunked_linear_attention_walks_chunks_in_order() -> None:
+    import dataclasses
+
+    hw = get_hardware("h100-sxm")
+    m = get_model("kimi-linear-48b")
+    grp = m.layers[0]
+    # a serial chunk step of 1 ms dominates: time = chunks of the longest sequence x 1 ms (+ traffic)
+    eff = dataclasses.replace(engine_efficiency("vllm", hw), linear_attention_chunk_s=1e-3, linear_attention_latency_s=0.0)
+    rm = RooflineModel(m, hw, 1, eff)
+    one = rm._attention_time(grp, [(4096, 0)], False)[0]
+    four = rm._attention_time(grp, [(1024, 0)] * 4, False)[0]
+    ragged = rm._attention_time(grp, [(1024, 0), (100, 0)], False)[0]
+    assert 0.064 <= one < 0.0645 and 0.016 <= four < 0.0165 and 0.016 <= ragged < 0.0162
+    # with no serial floor the chunk steps are bound by the programs' FLOPs: batching is free
+    eff = dataclasses.replace(eff, linear_attention_chunk_s=0.0)
+    rm = RooflineModel(m, hw, 1, eff)
+    assert rm._attention_time(grp, [(1024, 0)] * 4, False)[0] == pytest.approx(
+        rm._attention_time(grp, [(4096, 0)], False)[0], rel=1e-9)
+
+
+def test_rotary_follows_the_attention_kind() -> None:
+    from prfaas_gym.profiles.model import AttentionSpec
+
+    gqa = AttentionSpec(kind="gqa", num_heads=32, num_kv_heads=8, head_dim=128)
+    mla = AttentionSpec(kind="mla", num_heads=128, kv_lora_rank=512, qk_nope_head_dim=128, qk_rope_head_dim=64,
+                        v_head_dim=128)
+    assert gqa.rotary_dims == (4096, 1024) and mla.rotary_dims == (8192, 64)
+    assert AttentionSpec(kind="mla", num_heads=32, kv_lora_rank=512, qk_nope_head_dim=128, qk_rope_head_dim=64,
+                         v_head_dim=128, variant="nope").rotary_dims == (0, 0)
+    assert [g.attention.rotary_dims for g in get_model("kimi-linear-48b").layers] == [(0, 0)] * 3
