@@ -24,6 +24,7 @@ def _add_subcommands(sub) -> None:
     from prfaas_gym.env.cli import add_envs_parser
     from prfaas_gym.evaluation.bound_cli import add_bound_parser
     from prfaas_gym.export.cli import add_export_parsers
+    from prfaas_gym.live.cli import add_live_parsers
     from prfaas_gym.perf.cli import add_perf_parser
     from prfaas_gym.planner.capacity_cli import add_capacity_parser
     from prfaas_gym.planner.cli import add_plan_parser
@@ -32,7 +33,7 @@ def _add_subcommands(sub) -> None:
 
     for add in (add_simulate_parser, add_plan_parser, add_capacity_parser, add_compare_parser,
                 add_sweep_parser, add_bound_parser, add_perf_parser, add_envs_parser, add_export_parsers,
-                add_policy_parser, add_benchmark_parser, add_tune_parser):
+                add_policy_parser, add_benchmark_parser, add_tune_parser, add_live_parsers):
         add(sub)
 
 

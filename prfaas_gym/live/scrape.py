@@ -37,4 +37,4 @@ async def scrape_forever(state: LiveState, client: Any, interval_s: float = 0.5)
     """Scrape every ``interval_s`` (after a first wait of ``interval_s``) until cancelled."""
     while True:
         await asyncio.sleep(interval_s)
-        await scrape_once(state, client, timeout_s=max(0.05, interval_s))
+        await scrape_once(state, client, timeout_s=max(1.0, interval_s))

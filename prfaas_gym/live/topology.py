@@ -126,6 +126,9 @@ def parse_topology(doc: Any, bundle: "RouterBundle", source: str = "<topology>",
     sc_clusters = [c.name for c in scenario.clusters]
     if sc_clusters != bundle.clusters:
         raise _fail(source, "scenario", f"clusters {sc_clusters} differ from the bundle's {bundle.clusters}")
+    labels = _slot_labels(scenario, bundle)
+    if labels != bundle.slot_labels:
+        raise _fail(source, "scenario", f"{scenario.name} lays out slots {labels}, the bundle has {bundle.slot_labels}")
     dc = {c.name: c.datacenter for c in scenario.clusters}
 
     clusters = doc.get("clusters")
@@ -193,6 +196,15 @@ def parse_topology(doc: Any, bundle: "RouterBundle", source: str = "<topology>",
         decision_timeout_s=_number(doc, "decision_timeout_ms", source, 50.0, 0.01, 60_000.0) / 1000.0,
         model=model, scenario=scenario,
     )
+
+
+def _slot_labels(scenario: Any, bundle: "RouterBundle") -> list[str]:
+    from prfaas_gym.api import build_simulator
+    from prfaas_gym.env.snapshot import build_slots
+
+    kw = (bundle.manifest.get("source") or {}).get("env_kwargs") or {}
+    sim = build_simulator(scenario, n_requests=1)
+    return [s.label for s in build_slots(sim, int(kw.get("max_instance_slots", 16)), bool(kw.get("pull_slots", True)))]
 
 
 def load_topology(path: str | Path, bundle: "RouterBundle") -> Topology:
