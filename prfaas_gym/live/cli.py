@@ -19,6 +19,8 @@ def add_live_parsers(sub) -> None:
     p.add_argument("--scrape-interval-s", type=float, default=0.5, help="engine /metrics scrape period (0.5)")
     p.add_argument("--policy-url", default=None, metavar="URL",
                    help="ask a `prfaas-gym serve` at URL instead of deciding in-process (falls back when it fails)")
+    p.add_argument("--dynamo", action="store_true",
+                   help="book decisions in NVIDIA Dynamo's SelectionService, which also makes the fallback choice")
     p.set_defaults(func=run_gateway)
 
     p = sub.add_parser("stub-engines", help="CPU stub engines for every worker of a topology",
@@ -52,7 +54,13 @@ def run_gateway(args: argparse.Namespace) -> int:
     bundle, topo = _load(args)
     policy = RemotePolicy(args.policy_url, timeout_s=topo.decision_timeout_s) if args.policy_url else None
     log = configure_logging()
-    gw = Gateway(LiveRouter(topo, bundle, policy=policy), scrape_interval_s=args.scrape_interval_s, log=log)
+    if args.dynamo:
+        from prfaas_gym.live.dynamo import DynamoRouter
+
+        router = DynamoRouter(topo, bundle, policy=policy)
+    else:
+        router = LiveRouter(topo, bundle, policy=policy)
+    gw = Gateway(router, scrape_interval_s=args.scrape_interval_s, log=log)
     try:
         service = Service(gw.app(), args.host, args.port)
     except OSError as exc:

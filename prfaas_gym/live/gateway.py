@@ -80,13 +80,19 @@ class Gateway:
         import httpx
 
         # created in the serving loop, on the first request (the Service runs without lifespan)
+        start = getattr(self.router, "start", None)
         self._client = client = httpx.AsyncClient(
             timeout=httpx.Timeout(self.upstream_timeout_s, connect=5.0),
             limits=httpx.Limits(max_connections=1024, max_keepalive_connections=256))
-        self._first_scrape = asyncio.get_running_loop().create_task(scrape_once(self.router.state, client))
+        self._first_scrape = asyncio.get_running_loop().create_task(self._start(client, start))
         self._scraper = asyncio.get_running_loop().create_task(
             scrape_forever(self.router.state, client, self.scrape_interval_s))
         await self._first_scrape
+
+    async def _start(self, client: Any, start: Any) -> None:
+        if start is not None:  # the Dynamo adapter registers its workers
+            await start()
+        await scrape_once(self.router.state, client)
 
     # ------------------------------------------------------------------ the proxy
     async def completions(self, request: Any) -> Any:
@@ -110,7 +116,7 @@ class Gateway:
         rid = request.headers.get("x-request-id") or f"gw-{next(self._ids)}"
         router = self.router
         hashes = router.hashes(tokens)
-        d = router.decide(len(tokens), hashes)
+        d = await router.route(rid, tokens, hashes)
         self.m_latency.observe(d.latency_s)
         self.m_decisions.labels(d.decision.slot, "fallback" if d.fallback else "policy").inc()
         if d.fallback:
@@ -122,20 +128,19 @@ class Gateway:
         headers = {"x-prfaas-slot": d.decision.slot, "x-prfaas-prefill": d.prefill.name,
                    "x-prfaas-decode": d.decode.name, "x-request-id": rid}
         self.m_inflight.inc()
-        router.prefill_sent(rid, d)
         done = False
         try:
             kv = await self._prefill(request.url.path, body, chat, d, rid)
             if kv is None:
-                router.prefill_done(rid, d, hashes, ok=False)
+                await router.aprefill_done(rid, d, hashes, ok=False)
                 return _error(502, f"prefill on {d.prefill.name} failed", "upstream_error")
-            router.prefill_done(rid, d, hashes)
+            await router.aprefill_done(rid, d, hashes)
             dbody = dict(body)
             dbody["kv_transfer_params"] = kv
             url = f"{d.decode.url}{request.url.path}"
             if not body.get("stream"):
                 r = await self._client.post(url, json=dbody, headers={"x-request-id": rid})
-                router.decode_started(rid, d, hashes)
+                await router.adecode_started(rid, d, hashes)
                 if r.status_code >= 400:
                     self.m_errors.labels("decode").inc()
                 return JSONResponse(r.json(), r.status_code, headers=headers)
@@ -153,12 +158,12 @@ class Gateway:
                 try:
                     async for chunk in upstream.aiter_raw():
                         if first:
-                            router.decode_started(rid, d, hashes)
+                            await router.adecode_started(rid, d, hashes)
                             first = False
                         yield chunk
                 finally:
                     await upstream.aclose()
-                    router.finished(rid, d)
+                    await router.afinished(rid, d)
                     self.m_inflight.dec()
 
             return StreamingResponse(relay(), media_type="text/event-stream", headers=headers)
@@ -168,7 +173,7 @@ class Gateway:
             return _error(502, f"upstream failed: {type(exc).__name__}", "upstream_error")
         finally:
             if not done:
-                router.finished(rid, d)
+                await router.afinished(rid, d)
                 self.m_inflight.dec()
 
     async def _prefill(self, path: str, body: dict, chat: bool, d: LiveDecision, rid: str) -> dict | None:
@@ -207,6 +212,7 @@ class Gateway:
             return Response(generate_latest(self.registry), media_type=CONTENT_TYPE_LATEST)
 
         async def health(request):
+            await self._ensure_started()  # the first probe starts scraping (and the Dynamo registration)
             st = self.router.state
             up = sum(1 for v in st.healthy.values() if v)
             return JSONResponse({"status": "ok", "workers_up": up, "workers": len(st.healthy),

@@ -156,6 +156,27 @@ class LiveRouter:
         return LiveDecision(d, w, decode, d.pull_from, fallback, req.input_tokens, tuple(req.cached_tokens),
                             req.slot_service_s[d.action], age, time.perf_counter() - t0)
 
+    # ------------------------------------------------------------------ the gateway's hooks
+    async def route(self, rid: object, tokens: Sequence[int], hashes: Sequence[int]) -> LiveDecision:
+        """Decide for a request the gateway is about to send, and book its prefill. The Dynamo
+        adapter overrides this (and the three hooks below) to book in Dynamo as well."""
+        d = self.decide(len(tokens), hashes)
+        if not d.reject:
+            self.prefill_sent(rid, d)
+        return d
+
+    async def aprefill_done(self, rid: object, d: LiveDecision, hashes: Sequence[int], ok: bool = True) -> None:
+        """:meth:`prefill_done` for the gateway."""
+        self.prefill_done(rid, d, hashes, ok)
+
+    async def adecode_started(self, rid: object, d: LiveDecision, hashes: Sequence[int]) -> None:
+        """:meth:`decode_started` for the gateway."""
+        self.decode_started(rid, d, hashes)
+
+    async def afinished(self, rid: object, d: LiveDecision) -> None:
+        """:meth:`finished` for the gateway."""
+        self.finished(rid, d)
+
     # ------------------------------------------------------------------ bookkeeping
     def prefill_sent(self, rid: object, d: LiveDecision) -> None:
         """Book the prefill of a routed request (call right after :meth:`decide`)."""

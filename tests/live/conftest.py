@@ -4,10 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-pytest.importorskip("starlette")
-pytest.importorskip("httpx")
-pytest.importorskip("prometheus_client")
-
 
 @pytest.fixture(scope="session")
 def bundle(tmp_path_factory):

@@ -36,6 +36,7 @@ sglang:max_total_num_tokens{model_name="m"} 161721.0
 
 
 def test_vllm_and_sglang_metric_names():
+    pytest.importorskip("prometheus_client")
     m = parse_engine_metrics(VLLM_PAGE, "vllm", 1.0)
     assert (m.waiting, m.running, m.kv_usage, m.kv_capacity_tokens, m.time_s) == (4.0, 5.0, 0.5, 16000.0, 1.0)
     s = parse_engine_metrics(SGLANG_PAGE, "sglang")

@@ -5,8 +5,12 @@ from __future__ import annotations
 import asyncio
 import math
 
-import httpx
 import pytest
+
+httpx = pytest.importorskip("httpx")
+pytest.importorskip("starlette")
+pytest.importorskip("uvicorn")
+pytest.importorskip("prometheus_client")
 
 from prfaas_gym.export.server import Service
 from prfaas_gym.live import LiveRouter, RemotePolicy, parse_topology
@@ -39,6 +43,7 @@ class Stack:
         self.gw = Gateway(self.router, scrape_interval_s=0.05)
         self.svc = Service(self.gw.app(), "127.0.0.1", 0).start_in_thread()
         self.url = f"http://127.0.0.1:{self.svc.port}"
+        assert httpx.get(self.url + "/health", timeout=30).json()["status"] == "ok"  # scraping started
 
     def close(self):
         self.svc.stop()
