@@ -87,13 +87,12 @@ def run_stub_engines(args: argparse.Namespace) -> int:
             raise ValueError(f"{args.topology}: {w.name}: stub engines listen on loopback only, not {w.url}")
     world = StubWorld(topo, time_scale=args.time_scale)
     try:
-        services = world.serve_all()
+        servers = world.serve_all()
     except OSError as exc:
         raise ValueError(f"stub engines: cannot listen ({exc.strerror or exc})") from None
-    print(f"{len(services)} stub engines up ({', '.join(w.url for w in topo.workers)}); Ctrl-C stops", flush=True)
+    print(f"{len(topo.workers)} stub engines up ({', '.join(w.url for w in topo.workers)}); Ctrl-C stops", flush=True)
     try:
         threading.Event().wait()
     finally:
-        for s in services:
-            s.stop()
+        servers.stop()
     return 0

@@ -99,7 +99,6 @@ class Gateway:
         from starlette.responses import JSONResponse, StreamingResponse
 
         await self._ensure_started()
-        chat = request.url.path.endswith("/chat/completions")
         length = request.headers.get("content-length")
         if length is not None and (not length.isdigit() or int(length) > MAX_BODY_BYTES):
             return _error(413, f"body: more than {MAX_BODY_BYTES} bytes", "invalid_request_error")
@@ -130,7 +129,7 @@ class Gateway:
         self.m_inflight.inc()
         done = False
         try:
-            kv = await self._prefill(request.url.path, body, chat, d, rid)
+            kv = await self._prefill(request.url.path, body, d, rid)
             if kv is None:
                 await router.aprefill_done(rid, d, hashes, ok=False)
                 return _error(502, f"prefill on {d.prefill.name} failed", "upstream_error")
@@ -176,14 +175,15 @@ class Gateway:
                 await router.afinished(rid, d)
                 self.m_inflight.dec()
 
-    async def _prefill(self, path: str, body: dict, chat: bool, d: LiveDecision, rid: str) -> dict | None:
+    async def _prefill(self, path: str, body: dict, d: LiveDecision, rid: str) -> dict | None:
         """Send the prefill half; the ``kv_transfer_params`` for the decode, ``None`` on failure."""
-        pbody = dict(body)
+        pbody = dict(body)  # as vLLM's toy_proxy_server.send_request_to_service
         pbody["max_tokens"] = 1
-        if chat:
+        if "max_completion_tokens" in pbody:
             pbody["max_completion_tokens"] = 1
         pbody["stream"] = False
-        pbody.pop("stream_options", None)
+        for k in ("stream_options", "min_tokens", "min_completion_tokens"):  # not for the prefill side
+            pbody.pop(k, None)
         kv = dict(_PREFILL_DEFAULTS)
         if d.pull_from is not None:
             kv["prfaas_pull_from"] = d.pull_from

@@ -9,7 +9,6 @@ until a scrape succeeds again.
 from __future__ import annotations
 
 import asyncio
-import time
 from typing import Any
 
 from prfaas_gym.live.metrics import parse_engine_metrics
@@ -24,7 +23,7 @@ async def scrape_once(state: LiveState, client: Any, timeout_s: float = 1.0) -> 
         try:
             r = await client.get(f"{w.url}/metrics", timeout=timeout_s)
             r.raise_for_status()
-            state.observe(w.name, parse_engine_metrics(r.text, flavour, time.monotonic()))
+            state.observe(w.name, parse_engine_metrics(r.text, flavour, state.clock()))
             return True
         except Exception:  # any failure closes the worker until it answers again
             state.observe(w.name, None)

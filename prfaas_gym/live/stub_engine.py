@@ -33,7 +33,7 @@ from collections import deque
 from typing import Any, Sequence
 
 from prfaas_gym.live.ledger import PrefixIndex, block_hashes
-from prfaas_gym.live.topology import DECODE, Topology, Worker, calibration_simulator
+from prfaas_gym.live.topology import Topology, Worker, calibration_simulator
 
 BLOCK_SIZE = 16  # vLLM's default KV block, for cache_config_info
 
@@ -282,9 +282,10 @@ class StubWorld:
         finally:
             self.flows[key] -= 1
 
-    def serve_all(self) -> list[Any]:
-        """Start one :class:`~prfaas_gym.export.server.Service` per worker on its URL's port
-        (loopback hosts only); returns the services (``stop()`` each)."""
+    def serve_all(self) -> "StubServers":
+        """Serve every worker's app on its URL's port (loopback hosts only), all on one event
+        loop in one thread (one thread per engine would make them wait for each other's GIL
+        turns); returns the handle to ``stop()``."""
         from urllib.parse import urlsplit
 
         from prfaas_gym.export.server import Service, ServiceLimits
@@ -294,18 +295,50 @@ class StubWorld:
         try:
             for w in self.topology.workers:
                 u = urlsplit(w.url)
-                services.append(Service(self.engines[w.name].app(), u.hostname, u.port, limits).start_in_thread())
+                services.append(Service(self.engines[w.name].app(), u.hostname, u.port, limits))
         except BaseException:
-            for s in services:
-                s.stop()
+            for svc in services:
+                svc.sock.close()
             raise
-        return services
+        return StubServers(services).start()
 
 
-def stub_topology_doc(bundle: Any, base_port: int, host: str = "127.0.0.1",
-                      pd_roles: Sequence[str] | None = None) -> dict:
-    """A topology document with one local stub per bundle instance slot (and 2 per cluster
-    slot), roles as in the scenario (``pd_roles`` overrides the instance roles)."""
+class StubServers:
+    """uvicorn servers sharing one event loop in a daemon thread."""
+
+    def __init__(self, services: list[Any]) -> None:
+        self.services = services
+        self._thread: Any = None
+
+    def start(self, timeout_s: float = 20.0) -> "StubServers":
+        """Start serving; returns once every server accepts connections."""
+        import threading
+
+        async def main() -> None:
+            await asyncio.gather(*(s.server.serve(sockets=[s.sock]) for s in self.services))
+
+        self._thread = threading.Thread(target=lambda: asyncio.run(main()), name="prfaas-stubs", daemon=True)
+        self._thread.start()
+        for _ in range(int(timeout_s / 0.01)):
+            if all(s.server.started for s in self.services):
+                return self
+            threading.Event().wait(0.01)
+        self.stop()
+        raise RuntimeError("stub engines did not start")
+
+    def stop(self) -> None:
+        """Stop every server and wait for the thread."""
+        for s in self.services:
+            s.server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        for s in self.services:
+            s.sock.close()
+
+
+def stub_topology_doc(bundle: Any, base_port: int, host: str = "127.0.0.1") -> dict:
+    """A topology document with one local stub per instance of the bundle's scenario, in the
+    scenario's roles (the live twin of the simulated cluster), on consecutive ports."""
     from prfaas_gym.api import build_simulator
     from prfaas_gym.scenario import load_scenario
 
@@ -313,17 +346,10 @@ def stub_topology_doc(bundle: Any, base_port: int, host: str = "127.0.0.1",
     sim = build_simulator(sc, n_requests=1)
     port = base_port
     clusters: dict[str, Any] = {}
-    per_instance = {s.cluster for s in bundle.slots if s.kind == "instance"}
     for c in sim.clusters:
-        if c.index in per_instance:
-            roles = list(pd_roles) if pd_roles else [i.role for i in c.instances]
-        else:
-            roles = ["prefill"] * min(2, len(c.instances))
-            if c.decode_instances:
-                roles.append(DECODE)
         ws = []
-        for r in roles:
-            ws.append({"url": f"http://{host}:{port}", "role": r})
+        for inst in c.instances:
+            ws.append({"url": f"http://{host}:{port}", "role": inst.role})
             port += 1
         clusters[c.name] = {"workers": ws}
     return {"clusters": clusters}

@@ -25,10 +25,11 @@ def test_dynamo_books_the_policys_choice_and_frees_it(bundle, stub_doc, trace): 
     topo = parse_topology({**stub_doc, "decision_timeout_ms": 5000, "max_snapshot_age_s": 60}, bundle)
     world = StubWorld(topo, time_scale=TIME_SCALE)
     stubs = world.serve_all()
-    state = {"alive": True}
+    calls = [0]
 
-    def policy(snap, req):  # the bundle, killed after half the trace
-        if not state["alive"]:
+    def policy(snap, req):  # the bundle, dead after half the trace's decisions
+        calls[0] += 1
+        if calls[0] > len(reqs) // 2:
             raise RuntimeError("policy process gone")
         return bundle.decide(snap, req)
 
@@ -46,12 +47,8 @@ def test_dynamo_books_the_policys_choice_and_frees_it(bundle, stub_doc, trace): 
     stack.gw, stack.router, stack.world = gw, router, world
     stack.served = lambda: {rid: ph for rid, ph in _served(world).items()}
     try:
-        def on_sent(i):
-            if i == len(reqs) // 2:
-                state["alive"] = False
-
         results = asyncio.run(replay(f"http://127.0.0.1:{svc.port}", reqs, tokens, time_scale=TIME_SCALE,
-                                     max_tokens_cap=128, on_sent=on_sent))
+                                     max_tokens_cap=128))
         _check_landing(stack, results)
         assert router.fallbacks["error"] >= 1 and router.decisions > router.fallbacks["error"]
         # fallbacks were Dynamo's choice: in the home cluster's prefill group
@@ -65,8 +62,7 @@ def test_dynamo_books_the_policys_choice_and_frees_it(bundle, stub_doc, trace): 
         assert all(r["topology_domains"]["datacenter"] for r in records)
     finally:
         svc.stop()
-        for s in stubs:
-            s.stop()
+        stubs.stop()
         router.service.shutdown()
 
 

@@ -47,8 +47,7 @@ class Stack:
 
     def close(self):
         self.svc.stop()
-        for s in self.stubs:
-            s.stop()
+        self.stubs.stop()
 
     def served(self):
         out = {}
@@ -130,21 +129,22 @@ def test_killing_the_policy_falls_back_and_loses_nothing(bundle, stub_doc, trace
     reqs, tokens = trace
     policy_svc = Service(make_app(bundle), "127.0.0.1", 0).start_in_thread()
     remote = RemotePolicy(f"http://127.0.0.1:{policy_svc.port}", timeout_s=4.0)
-    stack = Stack(bundle, stub_doc, policy=remote)
-    half = len(reqs) // 2
+    calls = [0]
 
-    def on_sent(i):
-        if i == half:
+    def policy(snap, req):  # the remote policy; its process is told to exit at half the decisions
+        calls[0] += 1
+        if calls[0] == len(reqs) // 2:
             policy_svc.stop()
+        return remote(snap, req)
 
+    stack = Stack(bundle, stub_doc, policy=policy)
     try:
-        results = asyncio.run(replay(stack.url, reqs, tokens, time_scale=TIME_SCALE, max_tokens_cap=128,
-                                     on_sent=on_sent))
+        results = asyncio.run(replay(stack.url, reqs, tokens, time_scale=TIME_SCALE, max_tokens_cap=128))
         assert len(results) == len(reqs) and all(r.status in (200, 429) for r in results)
         _check_landing(stack, results)
         assert stack.router.fallbacks["error"] >= 1
         policy_made = stack.router.decisions - sum(stack.router.fallbacks.values())
-        assert policy_made >= 1, (stack.router.fallbacks, stack.router.last_error)
+        assert policy_made == len(reqs) // 2 - 1, (stack.router.fallbacks, stack.router.last_error)
         assert 'prfaas_gateway_fallbacks_total{reason="error"}' in httpx.get(stack.url + "/metrics").text
     finally:
         stack.close()
