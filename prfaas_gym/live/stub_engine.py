@@ -16,9 +16,10 @@ One :class:`StubWorld` stands in for the workers of a topology: each worker gets
 * ``GET /health``.
 
 Timing follows the scenario cluster's step-time model, scaled by ``time_scale`` (0.01 runs
-100x faster than real time): prefills run FIFO one at a time, ``prefill_s([(new, cached)])``
-with the cluster's prefix cache (one index per cluster, a Mooncake-style pool) matched when
-the prefill starts; a decode joins the batch when a seat is free (the cluster's decode
+100x faster than real time): prefills run in steps batched as the simulator's
+``Instance._start_batch`` does (FIFO, token budget, batch-size limit, no chunking), each step
+``prefill_s([(new, cached), ...])`` with the cluster's prefix cache (one index per cluster, a
+Mooncake-style pool) matched when a prompt leaves the queue; a decode joins the batch when a seat is free (the cluster's decode
 ``max_batch``) and takes ``output_tokens x decode_s(batch, context)`` with the batch and
 context at admission (a simplification: real engines re-batch every step). Every response
 carries ``x-prfaas-engine: <worker name>`` and each engine logs ``(x-request-id, phase)`` in
@@ -71,8 +72,11 @@ class StubEngine:
         self.world, self.worker = world, worker
         self.name = worker.name
         self.stm = world.stms[worker.cluster]
-        self.prefill_lock = asyncio.Lock()
-        self.waiting = 0
+        self.pending: deque = deque()  # (tokens, block hashes, future) waiting for a prefill step
+        self._runner: asyncio.Task | None = None
+        self.max_batch = world.prefill_batch[worker.cluster]
+        self.max_batch_tokens = world.prefill_batch_tokens[worker.cluster]
+        self.decode_waiting = 0
         self.prefilling = 0
         self.decoding = 0
         self.decode_ctx = 0
@@ -82,32 +86,54 @@ class StubEngine:
 
     # ------------------------------------------------------------------ phases
     async def prefill(self, tokens: Sequence[int], pull_from: str | None) -> int:
-        """Queue, then prefill (FIFO); returns the cached tokens it found."""
+        """Queue, then prefill in a batch; returns the cached tokens it found. A prefix pull
+        runs first (its blocks then count as cached here)."""
         w = self.world
-        self.waiting += 1
-        try:
-            await self.prefill_lock.acquire()
-        finally:
-            self.waiting -= 1
-        self.prefilling += 1
-        try:
-            hashes = block_hashes(tokens, w.block_tokens)
-            idx = w.prefix[self.worker.cluster]
-            cached = min(idx.match(hashes) * w.block_tokens, len(tokens) - 1) if idx is not None else 0
-            if pull_from is not None and pull_from in w.clusters:
-                src = w.clusters.index(pull_from)
-                other = w.prefix[src]
-                got = min(other.match(hashes) * w.block_tokens, len(tokens) - 1) if other is not None else 0
-                if got > cached:
-                    await w.transfer(src, self.worker.cluster, got - cached)
-                    cached = got
-            await asyncio.sleep(self.stm.prefill_s([(len(tokens) - cached, cached)]) * w.time_scale)
-            if idx is not None:
-                idx.insert(hashes)
-            return cached
-        finally:
-            self.prefilling -= 1
-            self.prefill_lock.release()
+        hashes = block_hashes(tokens, w.block_tokens)
+        idx = w.prefix[self.worker.cluster]
+        if pull_from is not None and pull_from in w.clusters and idx is not None:
+            src = w.clusters.index(pull_from)
+            other = w.prefix[src]
+            here = min(idx.match(hashes) * w.block_tokens, len(tokens) - 1)
+            got = min(other.match(hashes) * w.block_tokens, len(tokens) - 1) if other is not None else 0
+            if got > here:
+                await w.transfer(src, self.worker.cluster, got - here)
+                idx.insert(hashes[:got // w.block_tokens])
+        fut = asyncio.get_running_loop().create_future()
+        self.pending.append((tokens, hashes, fut))
+        if self._runner is None or self._runner.done():
+            self._runner = asyncio.get_running_loop().create_task(self._run_prefills())
+        return await fut
+
+    async def _run_prefills(self) -> None:
+        """One prefill step after another, as the simulator's ``Instance._start_batch``
+        (vLLM's scheduler without chunking): queued prompts in FIFO order under the token
+        budget and the batch-size limit, each matched against the prefix cache as it leaves
+        the queue; a prompt larger than the whole budget runs alone."""
+        w = self.world
+        idx = w.prefix[self.worker.cluster]
+        while self.pending:
+            batch, seqs, used = [], [], 0
+            while self.pending and len(batch) < self.max_batch:
+                tokens, hashes, fut = self.pending[0]
+                cached = min(idx.match(hashes) * w.block_tokens, len(tokens) - 1) if idx is not None else 0
+                new = len(tokens) - cached
+                if batch and used + new > self.max_batch_tokens:
+                    break
+                self.pending.popleft()
+                batch.append((hashes, fut, cached))
+                seqs.append((new, cached))
+                used += new
+            self.prefilling = len(batch)
+            try:
+                await asyncio.sleep(self.stm.prefill_s(seqs) * w.time_scale)
+            finally:
+                self.prefilling = 0
+            for hashes, fut, cached in batch:
+                if idx is not None:
+                    idx.insert(hashes)
+                if not fut.done():
+                    fut.set_result(cached)
 
     async def decode(self, n_tokens: int, context: int, remote: dict | None, tokens: Sequence[int]):
         """Read the KV (if prefilled elsewhere), wait for a decode seat, generate; yields the
@@ -122,9 +148,9 @@ class StubEngine:
         idx = w.prefix[self.worker.cluster]
         if idx is not None:
             idx.insert(block_hashes(tokens, w.block_tokens))
-        self.waiting += 1
+        self.decode_waiting += 1
         async with self.decode_seats:
-            self.waiting -= 1
+            self.decode_waiting -= 1
             self.decoding += 1
             self.decode_ctx += context
             try:
@@ -149,7 +175,7 @@ class StubEngine:
         lbl = f'engine="0",model_name="{self.world.model}"'
         return (
             "# TYPE vllm:num_requests_waiting gauge\n"
-            f"vllm:num_requests_waiting{{{lbl}}} {float(self.waiting)}\n"
+            f"vllm:num_requests_waiting{{{lbl}}} {float(len(self.pending) + self.decode_waiting)}\n"
             "# TYPE vllm:num_requests_running gauge\n"
             f"vllm:num_requests_running{{{lbl}}} {float(self.prefilling + self.decoding)}\n"
             "# TYPE vllm:kv_cache_usage_perc gauge\n"
@@ -250,6 +276,8 @@ class StubWorld:
         self.clusters = list(topology.clusters)
         self.stms = [c.stm for c in sim.clusters]
         self.decode_max_batch = [c.decode_max_batch for c in sim.clusters]
+        self.prefill_batch = [c.max_prefill_batch for c in sim.clusters]
+        self.prefill_batch_tokens = [c.max_batch_tokens for c in sim.clusters]
         self.block_tokens = topology.prefix_block_tokens
         self.kv_bytes_per_token = sim.kv_bytes_per_token
         self.state_bytes = sim.state_bytes
