@@ -10,8 +10,10 @@ m_half, GEMM latency            LM head of the fit models, TP 1/2/4/8, m = 1..16
 attention eff., s_half,         ``context_attention_perf.csv`` (FA3, bf16 KV) and          table
 attention latency               ``generation_attention_perf.csv`` at the models' heads
 comm base/latency/efficiency    ``custom_allreduce_perf.csv`` (vLLM custom, graph), 2-8    table
-moe_factor                      ``moe_perf.csv`` (fused MoE, fp8, EP 1-8, DeepSeek-V3)      table
-linear_attention_latency_s      ``kda_perf.csv`` (conv1d + KDA kernels)                    table
+fused-MoE terms                 ``moe_perf.csv`` (fp8, EP 2-8, DeepSeek-V3) under the      table
+                                collector's routing (``perf/moe_routing.py``)
+MLA latency and GEMM factor     ``mla_*_module_perf.csv`` (whole DeepSeek-V3 MLA blocks)    table
+KDA latency/efficiency/chunk    ``kda_perf.csv`` (conv1d x 3 + FlashKDA; fused decode)      table
 element-wise factor and floor   AIConfigurator's ``ElementWise``/``Embedding`` estimate    AIC estimate
 ==============================  =========================================================  ============
 """
