@@ -34,9 +34,9 @@ import numpy as np
 TARGET_P99_S, TARGET_IDLE_MAX_S = 0.010, 0.100
 
 
-def start_server(bundle: Path, read_timeout_s: float) -> tuple[subprocess.Popen, int]:
+def start_server(bundle: Path, read_timeout_s: float, extra: list[str]) -> tuple[subprocess.Popen, int]:
     proc = subprocess.Popen([sys.executable, "-m", "prfaas_gym.cli", "serve", str(bundle), "--port", "0",
-                             "--read-timeout-s", str(read_timeout_s)],
+                             "--read-timeout-s", str(read_timeout_s), *extra],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     line = proc.stdout.readline()
     m = re.search(r":(\d+)/route", line)
@@ -138,6 +138,7 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=3.0, help="per load level (default 3)")
     ap.add_argument("--idle", type=int, default=1000, help="idle slow connections (default 1000)")
     ap.add_argument("--read-timeout-s", type=float, default=5.0, help="server read timeout (default 5)")
+    ap.add_argument("--server-args", default="", help="extra `serve` options, e.g. '--loop asyncio'")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -149,13 +150,15 @@ def main() -> None:
         bundle = export_router_bundle("trained:routing-bursty", Path(tmp) / "b")
         body = json.dumps(RouterBundle.load(bundle).manifest["example_route_body"]).encode()
         req = request_bytes(body)
-        proc, port = start_server(bundle, args.read_timeout_s)
+        proc, port = start_server(bundle, args.read_timeout_s, args.server_args.split())
         try:
             rows = []
             for c in (1, 8, 64):
-                cpu0 = cpu_seconds(proc.pid)
+                cpu0, own0 = cpu_seconds(proc.pid), time.process_time()
                 row = asyncio.run(load(port, req, c, args.seconds))
-                row["server_cpu_us_per_request"] = (cpu_seconds(proc.pid) - cpu0) / max(row["requests"], 1) * 1e6
+                n = max(row["requests"], 1)
+                row["server_cpu_us_per_request"] = (cpu_seconds(proc.pid) - cpu0) / n * 1e6
+                row["client_cpu_us_per_request"] = (time.process_time() - own0) / n * 1e6
                 rows.append(row)
             idle = asyncio.run(idle_attack(port, req, args.idle, min(args.seconds, args.read_timeout_s - 1),
                                            args.read_timeout_s))
@@ -175,10 +178,11 @@ def main() -> None:
         print(json.dumps(doc, indent=1))
         return
     print(f"{'conc':>5} {'req':>7} {'dec/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'errors':>6} "
-          f"{'server CPU us/req':>18}")
+          f"{'server CPU us/req':>18} {'client CPU us/req':>18}")
     for r in rows:
         print(f"{r['concurrency']:>5} {r['requests']:>7} {r['decisions_per_s']:>8.0f} {r['p50_ms']:>8.2f} "
-              f"{r['p99_ms']:>8.2f} {r['max_ms']:>8.2f} {r['errors']:>6} {r['server_cpu_us_per_request']:>18.0f}")
+              f"{r['p99_ms']:>8.2f} {r['max_ms']:>8.2f} {r['errors']:>6} {r['server_cpu_us_per_request']:>18.0f} "
+              f"{r['client_cpu_us_per_request']:>18.0f}")
     print(f"with {idle['idle_connections']} idle slow connections: {idle['legit_requests']} legit requests, "
           f"p99 {idle['legit_p99_ms']:.2f} ms, max {idle['legit_max_ms']:.2f} ms, errors {idle['legit_errors']}; "
           f"idle connections still open after the read timeout: {idle['idle_still_open_after_timeout']}")

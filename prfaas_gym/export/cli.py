@@ -46,6 +46,8 @@ def add_export_parsers(sub) -> None:
     p.add_argument("--max-connections", type=int, default=4096, help="connections above this are closed (4096)")
     p.add_argument("--max-in-flight", type=int, default=4096, help="requests in flight above this get 503 (4096)")
     p.add_argument("--backlog", type=int, default=2048, help="listen backlog (2048)")
+    p.add_argument("--loop", choices=("auto", "asyncio", "uvloop"), default="auto",
+                   help="event loop: uvloop when installed (auto, the default), or asyncio")
     p.set_defaults(func=run_serve)
 
 
@@ -109,7 +111,7 @@ def run_serve(args: argparse.Namespace) -> int:
     bundle = RouterBundle.load(args.bundle)
     log = configure_logging()
     try:
-        service = Service(make_app(bundle, token=token, log=log), args.host, args.port, limits)
+        service = Service(make_app(bundle, token=token, log=log), args.host, args.port, limits, loop=args.loop)
     except OSError as exc:  # port in use, address not available, ...
         raise ValueError(f"{args.host}:{args.port}: cannot listen ({exc.strerror or exc})") from None
     if not is_loopback(args.host):

@@ -140,7 +140,7 @@ class Service:
     """
 
     def __init__(self, app: Any, host: str = "127.0.0.1", port: int = 8000,
-                 limits: ServiceLimits | None = None) -> None:
+                 limits: ServiceLimits | None = None, loop: str = "auto") -> None:
         try:
             import uvicorn
         except ModuleNotFoundError:
@@ -149,7 +149,7 @@ class Service:
         self.sock = bind_socket(host, port, self.limits.backlog)
         self.host, self.port = self.sock.getsockname()[:2]
         config = uvicorn.Config(
-            app, http=_guarded_protocol(self.limits), loop="asyncio", lifespan="off",
+            app, http=_guarded_protocol(self.limits), loop=loop, lifespan="off",
             access_log=False, server_header=False, date_header=True,
             headers=[("server", SERVER_HEADER)], timeout_keep_alive=int(max(1, round(self.limits.idle_timeout_s))),
             limit_concurrency=self.limits.max_in_flight, backlog=self.limits.backlog,

@@ -153,14 +153,16 @@ def _calibrate_aic(args: argparse.Namespace, engine: str) -> int:
     for k, v in terms.items():
         print(f"  {k}: {v}")
     if args.out:
-        doc: dict[str, Any] = {}
-        try:
-            with open(args.out) as fh:
-                doc = yaml.safe_load(fh) or {}
-        except FileNotFoundError:
-            pass
-        except (OSError, yaml.YAMLError) as exc:
-            raise PerfInputError(f"{args.out}:0: cannot update: {exc}") from None
+        from pathlib import Path
+
+        from prfaas_gym.safe_yaml import YamlInputError, read_yaml_file
+
+        doc: Any = {}
+        if Path(args.out).exists():
+            try:  # the same limits as every data file (docs/security.md)
+                doc = read_yaml_file(args.out) or {}
+            except YamlInputError as exc:
+                raise PerfInputError(f"cannot update {exc}") from None
         if not isinstance(doc, dict):
             raise PerfInputError(f"{args.out}:0: not an engine terms mapping")
         doc.setdefault("engine", engine)

@@ -30,10 +30,9 @@ from functools import lru_cache
 from importlib import resources
 from typing import Any
 
-import yaml
-
 from prfaas_gym.profiles import HardwareProfile, StepEfficiency
 from prfaas_gym.profiles.loader import efficiency_from_dict
+from prfaas_gym.safe_yaml import load_yaml
 
 from .base import PerfInputError
 
@@ -120,7 +119,7 @@ def _engine_terms(name: str) -> dict[str, Any]:
         text = path.read_text()
     except FileNotFoundError:
         return {}
-    return yaml.safe_load(text) or {}
+    return load_yaml(text, f"perf/data/engines/{name}.yaml") or {}
 
 
 def engine_efficiency(engine: str | EngineProfile, hardware: HardwareProfile) -> StepEfficiency:

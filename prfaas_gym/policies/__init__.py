@@ -93,6 +93,8 @@ def _make_router(spec: Any, scenario: Any, *, seed: int, trust_pickle: bool) -> 
             return ROUTERS[name](scenario, **params)
         except TypeError as exc:
             raise ValueError(f"router {name!r}: bad parameters {sorted(params)}: {exc}") from None
+    if from_scenario:
+        name = _relative_to_scenario(name, scenario)
     if _is_learned(name):
         from prfaas_gym.policies.learned import load_learned_router
 
@@ -101,6 +103,18 @@ def _make_router(spec: Any, scenario: Any, *, seed: int, trust_pickle: bool) -> 
     raise ValueError(
         f"unknown router {name!r}; known: {', '.join(ROUTERS)} (or trained:NAME, or a saved-model path)"
     )
+
+
+def _relative_to_scenario(name: str, scenario: Any) -> str:
+    """A policy path written in a scenario file, resolved against that file's directory (not the
+    working directory), as a trace path is against the data directory."""
+    from pathlib import Path
+
+    source = getattr(scenario, "source", None)
+    if name.startswith("trained:") or Path(name).is_absolute() or not source or not Path(source).is_file():
+        return name
+    candidate = Path(source).resolve().parent / Path(name).expanduser()
+    return str(candidate) if "/" in name or name.endswith(".zip") or candidate.exists() else name
 
 
 def make_provisioner(spec: Any, scenario: Any) -> Any:

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from prfaas_gym.workload.columns import Columns
-from prfaas_gym.workload.errors import WorkloadError
+from prfaas_gym.workload.errors import MAX_REQUESTS, WorkloadError
 from prfaas_gym.workload.request import BLOCK_TOKENS
 
 DATA_DIR_ENV = "PRFAAS_DATA_DIR"
@@ -29,6 +29,10 @@ CSV_ARRIVAL_COLUMNS = ("arrived_at", "arrival_time", "arrival_timestamp", "arriv
 CSV_INPUT_COLUMNS = ("num_prefill_tokens", "prompt_size", "input_tokens", "input_length", "prompt_tokens")
 CSV_OUTPUT_COLUMNS = ("num_decode_tokens", "token_size", "output_tokens", "output_length", "completion_tokens")
 """Column names tried, in order, when a generic CSV spec does not name its columns."""
+
+MAX_TRACE_BYTES = 1 << 30
+"""Largest trace file read (1 GiB, about 10M rows): traces are untrusted input (docs/security.md),
+checked before reading; the row count is also capped at ``MAX_REQUESTS`` while reading."""
 
 
 def resolve_data_path(path: str, data_dir: Path | str | None, where: str, source: str) -> Path:
@@ -43,7 +47,16 @@ def resolve_data_path(path: str, data_dir: Path | str | None, where: str, source
         p = Path(base).expanduser() / p
     if not p.is_file():
         raise WorkloadError(f"{source}: {where}: no such file: {p}")
+    size = p.stat().st_size
+    if size > MAX_TRACE_BYTES:
+        raise WorkloadError(f"{source}: {where}: {p} has {size:,} bytes, over the limit {MAX_TRACE_BYTES:,}")
     return p
+
+
+def _check_rows(path: Path, n: int) -> None:
+    """Refuse a trace with more rows than one run may hold, while reading it."""
+    if n > MAX_REQUESTS:
+        raise WorkloadError(f"{path}:{n}: more than {MAX_REQUESTS:,} rows (the limit); cut the trace")
 
 
 # --------------------------------------------------------------------------------------------
@@ -125,7 +138,11 @@ def _read_csv(path: Path) -> tuple[list[str], list[list[str]]]:
         header = next(reader, None)
         if header is None:
             raise WorkloadError(f"{path}:1: empty file (expected a header row)")
-        rows = list(reader)
+        rows = []
+        for row in reader:
+            rows.append(row)
+            if len(rows) > MAX_REQUESTS:
+                _check_rows(path, len(rows) + 1)
     return [h.strip() for h in header], rows
 
 
@@ -219,6 +236,8 @@ def _jsonl_rows(path: Path):
         for lineno, line in enumerate(fh, start=1):
             if not line.strip():
                 continue
+            if lineno > MAX_REQUESTS:
+                _check_rows(path, lineno)
             where = f"{path}:{lineno}"
             try:
                 row = json.loads(line)

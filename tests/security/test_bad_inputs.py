@@ -187,3 +187,39 @@ def test_outputs_get_normal_permissions(tmp_path):
     assert stat.S_IMODE((tmp_path / "r.csv").stat().st_mode) == 0o644
     assert stat.S_IMODE(b.stat().st_mode) == 0o755
     assert all(stat.S_IMODE(f.stat().st_mode) == 0o644 for f in b.iterdir())
+
+
+@pytest.mark.parametrize("limit, needle", [("MAX_TRACE_BYTES", "over the limit"), ("MAX_REQUESTS", "rows (the limit)")])
+def test_oversized_trace_is_refused_before_reading(limit, needle, tmp_path, capsys, monkeypatch):
+    import prfaas_gym.workload.traces as traces
+
+    monkeypatch.setattr(traces, limit, 1 if limit == "MAX_REQUESTS" else 100)
+    scenario = _trace(tmp_path, '{"timestamp": 1, "input_length": 600, "output_length": 5, "hash_ids": [1, 2]}')
+    rc = main(["simulate", scenario, "--requests", "2"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and len(err) == 1, err
+    assert "t.jsonl" in err[0] and needle in err[0], err[0]
+
+
+def test_scenario_router_path_is_relative_to_the_scenario_file(tmp_path, monkeypatch):
+    """``router: {name: ./pol}`` in a shared scenario names a policy beside the file, whatever
+    the working directory (safe format only, as every policy a scenario names)."""
+    import shutil
+
+    from prfaas_gym.api import build_simulator
+    from prfaas_gym.policies.trained import TRAINED_DIR
+    from prfaas_gym.scenario import load_scenario
+
+    pytest.importorskip("sb3_contrib")
+    shared = tmp_path / "shared"
+    shutil.copytree(TRAINED_DIR / "routing-paper", shared / "pol")
+    lines = ["router: {name: ./pol}" if l.startswith("router:") else l for l in BASE.splitlines()]
+    (shared / "s.yaml").write_text("\n".join(lines) + "\n")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    sim = build_simulator(load_scenario(shared / "s.yaml"), n_requests=5)
+    assert "routing-paper" in str(sim.router.name) or "pol" in str(sim.router.name)
+    (shared / "s.yaml").write_text("\n".join(l.replace("./pol", "./missing") for l in lines) + "\n")
+    with pytest.raises(ValueError, match=r"s\.yaml: router: .*shared/missing"):
+        build_simulator(load_scenario(shared / "s.yaml"), n_requests=5)
