@@ -144,11 +144,14 @@ class RouterBundle:
     def decide(self, snap: ClusterSnapshot, req: RequestFeatures) -> Decision:
         """Route one request given the cluster snapshot (see :class:`Decision`)."""
         self.check_shapes(snap, req)
-        a = self.act(encode_routing_obs(snap, req), self.mask(snap, req))
-        s = self.slots[a]
+        return self.decision(self.act(encode_routing_obs(snap, req), self.mask(snap, req)))
+
+    def decision(self, action: int) -> Decision:
+        """What action index ``action`` means (the slot it names, or reject)."""
+        s = self.slots[action]
         if s.kind == SLOT_REJECT:
-            return Decision(a, s.label, True, None, None, None)
-        return Decision(a, s.label, False, self.clusters[s.cluster], s.instance,
+            return Decision(action, s.label, True, None, None, None)
+        return Decision(action, s.label, False, self.clusters[s.cluster], s.instance,
                         self.clusters[s.pull_from] if s.pull_from is not None else None)
 
     def check_shapes(self, snap: ClusterSnapshot, req: RequestFeatures) -> None:

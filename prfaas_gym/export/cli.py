@@ -46,6 +46,8 @@ def add_export_parsers(sub) -> None:
     p.add_argument("--max-connections", type=int, default=4096, help="connections above this are closed (4096)")
     p.add_argument("--max-in-flight", type=int, default=4096, help="requests in flight above this get 503 (4096)")
     p.add_argument("--backlog", type=int, default=2048, help="listen backlog (2048)")
+    p.add_argument("--workers", type=int, default=1,
+                   help="worker processes, one event loop each on the same port (1; limits hold per worker)")
     p.add_argument("--loop", choices=("auto", "asyncio", "uvloop"), default="auto",
                    help="event loop: uvloop when installed (auto, the default), or asyncio")
     p.set_defaults(func=run_serve)
@@ -111,13 +113,15 @@ def run_serve(args: argparse.Namespace) -> int:
     bundle = RouterBundle.load(args.bundle)
     log = configure_logging()
     try:
-        service = Service(make_app(bundle, token=token, log=log), args.host, args.port, limits, loop=args.loop)
+        service = Service(make_app(bundle, token=token, log=log), args.host, args.port, limits, loop=args.loop,
+                          workers=args.workers)
     except OSError as exc:  # port in use, address not available, ...
         raise ValueError(f"{args.host}:{args.port}: cannot listen ({exc.strerror or exc})") from None
     if not is_loopback(args.host):
         log.warning("listening on %s, reachable from other machines%s", args.host,
                     "" if token else "; no --token-file: anyone who can reach it can query the policy")
+    workers = f", {args.workers} workers" if args.workers > 1 else ""
     print(f"routing with {bundle.name} on http://{service.host}:{service.port}/route "
-          f"({'bearer token required' if token else 'no auth'}; Ctrl-C stops)", flush=True)
+          f"({'bearer token required' if token else 'no auth'}{workers}; Ctrl-C stops)", flush=True)
     service.run()
     return 0

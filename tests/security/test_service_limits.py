@@ -6,6 +6,7 @@ import json
 import logging
 import socket
 import time
+from pathlib import Path
 
 import pytest
 
@@ -193,3 +194,119 @@ def test_keep_alive_answers_are_not_delayed_by_nagle(service, bundle):
                 got += s.recv(65536)
             times.append(time.perf_counter() - t0)
     assert statistics.median(times) < 0.030, times
+
+
+@pytest.mark.parametrize("loader", ["stdlib", "orjson"])
+def test_numbers_that_are_not_plain_are_refused_by_either_parser(bundle, loader, monkeypatch):
+    """NaN after a good value (``min``/``max`` skip it), infinities and integers beyond a float
+    (``float()`` overflows) are refused as the field, never a 500 or a traceback."""
+    import prfaas_gym.export.service as service
+
+    if loader == "orjson":
+        monkeypatch.setattr(service, "_loads", pytest.importorskip("orjson").loads)
+    else:
+        monkeypatch.setattr(service, "_loads", json.loads)
+    good = json.dumps(bundle.manifest["example_route_body"])
+    n = len(bundle.manifest["example_route_body"]["snapshot"]["slot_queue"])
+    for tail, needle in (("[0, NaN" + ", 0" * (n - 2) + "]", "slot_queue"),
+                         ("[0, 1e400" + ", 0" * (n - 2) + "]", "slot_queue"),
+                         ("[0, " + "9" * 400 + ", 0" * (n - 2) + "]", "slot_queue"),
+                         ("[0, -1" + ", 0" * (n - 2) + "]", "slot_queue[1]")):
+        doc = good.replace('"slot_queue": [' + ", ".join(["0"] * n) + "]", '"slot_queue": ' + tail)
+        assert doc != good
+        with pytest.raises(ValueError) as err:
+            service.decide_json(bundle, service.parse_json_body(doc.encode()))
+        msg = str(err.value)
+        assert "\n" not in msg and len(msg) < 200
+        assert needle in msg or (loader == "orjson" and "not JSON" in msg), msg
+    wait = good.replace('"slot_wait_s": [0.0', '"slot_wait_s": [' + "9" * 400)
+    with pytest.raises(ValueError, match="slot_wait_s"):
+        service.decide_json(bundle, json.loads(wait))
+
+
+def test_header_and_body_leave_in_one_write():
+    """uvicorn writes an answer's header block and body apart; the service joins them (one
+    system call, one segment), passes ``100 Continue`` at once, and never holds headers past
+    one loop iteration (a streamed answer's headers still leave)."""
+    import asyncio
+
+    from prfaas_gym.export.server import _OneWritePerAnswer
+
+    class Sink:
+        def __init__(self):
+            self.writes, self.closed = [], False
+
+        def write(self, data):
+            self.writes.append(data)
+
+        def is_closing(self):
+            return self.closed
+
+        def close(self):
+            self.closed = True
+
+    async def scenario():
+        loop = asyncio.get_running_loop()
+        sink = Sink()
+        t = _OneWritePerAnswer(sink, loop)
+        t.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        t.write(b"HTTP/1.1 200 OK\r\n\r\n")
+        assert sink.writes == [b"HTTP/1.1 100 Continue\r\n\r\n"]
+        t.write(b"{}")
+        t.write(b"more")
+        assert sink.writes[1:] == [b"HTTP/1.1 200 OK\r\n\r\n{}", b"more"]
+        streamed = Sink()
+        t = _OneWritePerAnswer(streamed, loop)
+        t.write(b"HTTP/1.1 200 OK\r\n\r\n")
+        await asyncio.sleep(0)
+        assert streamed.writes == [b"HTTP/1.1 200 OK\r\n\r\n"]
+        closing = Sink()
+        t = _OneWritePerAnswer(closing, loop)
+        t.write(b"HTTP/1.1 500\r\n\r\n")
+        t.close()
+        assert closing.writes == [b"HTTP/1.1 500\r\n\r\n"] and closing.closed
+
+    asyncio.run(scenario())
+
+
+def test_expect_100_continue_still_answers(service, bundle):
+    body = json.dumps(bundle.manifest["example_route_body"]).encode()
+    with socket.create_connection(("127.0.0.1", service.port), timeout=5) as s:
+        s.sendall(f"POST /route HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: {len(body)}\r\n\r\n"
+                  .encode())
+        assert s.recv(100).startswith(b"HTTP/1.1 100 Continue")
+        s.sendall(body)
+        got = b""
+        while b"}" not in got:
+            got += s.recv(65536)
+    assert got.startswith(b"HTTP/1.1 200") and b'"action"' in got
+
+
+def test_cli_serve_with_workers_answers_and_stops_cleanly(bundle, tmp_path):
+    """``serve --workers 2``: two processes on one port (SO_REUSEPORT); SIGTERM stops both."""
+    import subprocess
+    import sys
+
+    out = export_router_bundle("trained:routing-paper", tmp_path / "b")
+    body = json.dumps(RouterBundle.load(out).manifest["example_route_body"]).encode()
+    proc = subprocess.Popen([sys.executable, "-m", "prfaas_gym.cli", "serve", str(out), "--port", "0",
+                             "--workers", "2"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        first = proc.stdout.readline()
+        assert "2 workers" in first, first
+        port = int(first.split("http://127.0.0.1:")[1].split("/")[0])
+        for _ in range(200):
+            try:
+                if _post(port, body)[0] == 200:
+                    break
+            except OSError:
+                time.sleep(0.05)
+        children = open(f"/proc/{proc.pid}/task/{proc.pid}/children").read().split()
+        assert len(children) == 2
+        assert all(_post(port, body)[0] == 200 for _ in range(20))  # new connection each
+    finally:
+        proc.terminate()
+        _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 143 and "Traceback" not in err, err
+    for c in children:
+        assert not Path(f"/proc/{c}").exists() or "Z" in open(f"/proc/{c}/stat").read().split()[2]
