@@ -168,7 +168,7 @@ def main() -> None:
         bundle = export_router_bundle("trained:routing-bursty", Path(tmp) / "b")
         body = json.dumps(RouterBundle.load(bundle).manifest["example_route_body"]).encode()
         req = request_bytes(body)
-        proc, port = start_server(bundle, args.read_timeout_s, ["--workers", str(args.workers), *args.server_args.split()])
+        proc, port = start_server(bundle, args.read_timeout_s, [*(["--workers", str(args.workers)] if args.workers > 1 else []), *args.server_args.split()])
         try:
             rows = []
             for c in (1, 8, 64):
