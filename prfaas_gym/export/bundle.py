@@ -227,13 +227,19 @@ class BundleRouter(LearnedRouter):
 
 
 def export_router_bundle(policy: str, out_dir: str | Path, scenario: Any = None, *,
-                         trust_pickle: bool = False) -> Path:
+                         trust_pickle: bool = False, onnx: bool = False) -> Path:
     """Write the bundle of a trained routing policy (``trained:NAME`` or a policy directory).
 
     ``scenario`` (name, path or Scenario) fixes the slot layout and cluster names; default:
-    the one it was trained on. The directory is written whole or not at all.
+    the one it was trained on. The directory is written whole or not at all, with
+    ``golden.json`` (reference cases, :mod:`prfaas_gym.export.golden`) and, with ``onnx``,
+    ``router.onnx`` (:mod:`prfaas_gym.export.onnx_export`; needs the ``onnx`` extra).
     ``trust_pickle``: allow a pickle-based ``model.zip`` source (runs code from the file).
     """
+    if onnx:
+        from prfaas_gym.export.onnx_export import require_onnx
+
+        require_onnx()
     from prfaas_gym.api import build_simulator
     from prfaas_gym.policies.trained import load_metadata, load_policy_net, resolve_policy_dir
     from prfaas_gym.scenario import load_scenario
@@ -280,9 +286,16 @@ def export_router_bundle(policy: str, out_dir: str | Path, scenario: Any = None,
         "source": {k: meta.get(k) for k in ("env_id", "env_kwargs", "algo", "documented_command", "git_commit")},
     }
     def fill(tmp: Path) -> None:
+        from prfaas_gym.export.golden import GOLDEN, golden_cases
+
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1))
         np.savez(tmp / WEIGHTS, **{f"{k}{i}": a for i, (w, b) in enumerate(weights) for k, a in (("W", w), ("b", b))})
-        RouterBundle.load(tmp)  # refuse to publish a bundle that does not load
+        bundle = RouterBundle.load(tmp)  # refuse to publish a bundle that does not load
+        (tmp / GOLDEN).write_text(json.dumps(golden_cases(bundle, sc), indent=None, allow_nan=False))
+        if onnx:
+            from prfaas_gym.export.onnx_export import ONNX_MODEL, write_onnx
+
+            write_onnx(bundle, tmp / ONNX_MODEL)
 
     return write_dir_atomic(Path(out_dir), fill)
 
@@ -290,11 +303,16 @@ def export_router_bundle(policy: str, out_dir: str | Path, scenario: Any = None,
 def _example_body(sim: "Simulator", slots: tuple[Slot, ...]) -> dict[str, Any]:
     """A ``POST /route`` body for the scenario's first request on idle clusters."""
     reader = SnapshotReader(sim, slots)
-    snap, req = reader.read(), reader.request(sim.requests[0])
+    return route_body(reader.read(), reader.request(sim.requests[0]), [c.name for c in sim.clusters])
+
+
+def route_body(snap: ClusterSnapshot, req: RequestFeatures, clusters: list[str]) -> dict[str, Any]:
+    """The ``POST /route`` body (plain JSON values) describing ``snap`` and ``req``: lists for
+    sequences, ``null`` for an infinite wait, the home cluster by name (``-1`` unknown)."""
     body_snap = {f: (list(v) if isinstance(v, (list, tuple)) else v) for f, v in snap._asdict().items()}
     body_snap["slot_wait_s"] = [None if w == float("inf") else w for w in snap.slot_wait_s]
     body_req = {f: (list(v) if isinstance(v, (list, tuple)) else v) for f, v in req._asdict().items()}
-    body_req["home_cluster"] = sim.clusters[req.home_cluster].name if req.home_cluster >= 0 else -1
+    body_req["home_cluster"] = clusters[req.home_cluster] if req.home_cluster >= 0 else -1
     return {"snapshot": body_snap, "request": body_req}
 
 

@@ -15,12 +15,15 @@ def add_export_parsers(sub) -> None:
     """Register ``export``, ``route`` and ``serve``."""
     p = sub.add_parser("export", help="write a trained router as a torch-free bundle",
                        description="Write router.json + weights.npz: the slot layout, observation "
-                                   "normalisation and actor weights of a trained routing policy "
-                                   "(docs/export.md).")
+                                   "normalisation and actor weights of a trained routing policy, "
+                                   "golden.json (reference cases for other implementations) and "
+                                   "optionally router.onnx (docs/export.md).")
     p.add_argument("policy", help="trained:NAME or a trained-policy directory")
     p.add_argument("--out", required=True, metavar="DIR", help="bundle directory to write (replaced whole)")
     p.add_argument("--scenario", default=None,
                    help="scenario fixing cluster names and slots (default: the training scenario)")
+    p.add_argument("--onnx", action="store_true",
+                   help="also write router.onnx (built from the numpy weights with the onnx package; no torch)")
     add_trust_pickle_argument(p)
     p.set_defaults(func=run_export)
 
@@ -57,10 +60,11 @@ def run_export(args: argparse.Namespace) -> int:
     """Handler of ``export``."""
     from prfaas_gym.export.bundle import RouterBundle, export_router_bundle
 
-    out = export_router_bundle(args.policy, args.out, scenario=args.scenario, trust_pickle=args.trust_pickle)
+    out = export_router_bundle(args.policy, args.out, scenario=args.scenario, trust_pickle=args.trust_pickle,
+                               onnx=args.onnx)
     b = RouterBundle.load(out)
     print(f"wrote {out}: {b.name}, {len(b.slots)} actions ({', '.join(b.slot_labels)}), "
-          f"{len(b.feature_names)} features")
+          f"{len(b.feature_names)} features; {', '.join(sorted(p.name for p in out.iterdir()))}")
     return 0
 
 
