@@ -1,31 +1,70 @@
 """Train on ``prfaas/Provisioning-v1``: move PD instances between prefill and decode every long interval.
 
-PPO on ``prfaas/Provisioning-v1``: move PD instances between prefill and decode every long interval.
-Algorithm: "ppo". Envs, callbacks and saving come from :mod:`prfaas_gym.training`.
+Recipe: behaviour-clone a heuristic provisioner (``bc_heuristic``; ``static`` = always keep the
+split) on training seeds, then fine-tune with MaskablePPO (or PPO); the exported model is the
+best validation checkpoint, the cloned start included. Envs, callbacks and saving come from
+:mod:`prfaas_gym.training`. The result loads as a provisioner: ``ROUTER+trained:NAME``.
 
-    python agents/train_provisioning.py --scenario envs/bursty_fluctuating.yaml --total-timesteps 20000
-    python agents/train_provisioning.py --smoke                                       # CI
+    python agents/train_provisioning.py --config agents/configs/diurnal_provisioning.yaml   # shipped policy
+    python agents/train_provisioning.py --smoke                                              # CI
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from prfaas_gym.training import pipeline
+from prfaas_gym.training import imitation, pipeline
 from prfaas_gym.training.config import ControlSettings, parse_settings
 
 
 @dataclass
 class ProvisioningSettings(ControlSettings):
-    """Settings: :class:`ControlSettings` defaults (fields documented on :class:`TrainSettings`)."""
+    """Settings: :class:`ControlSettings` defaults (fields documented on :class:`TrainSettings`),
+    plus the imitation warm start.
+
+    Attributes:
+        bc_heuristic: provisioner to clone first (``static``, ``queue-autoscaler``, a mapping
+            spec; "" skips cloning).
+        bc_episodes: demonstration episodes (training seeds ``train_seed_start ..``).
+        bc_epochs: supervised epochs over the demonstrations.
+        bc_lr: learning rate of the supervised pre-training.
+    """
 
     env_id: str = "prfaas/Provisioning-v1"
-    heuristics: str = "mooncake-conductor,least-loaded,prfaas-threshold,prfaas-threshold+paper-imbalance,prfaas-threshold+queue-autoscaler"
+    algo: str = "maskable_ppo"
+    heuristics: str = "prfaas-threshold,prfaas-threshold+queue-autoscaler"
+    bc_heuristic: str = "static"
+    bc_episodes: int = 4
+    bc_epochs: int = 10
+    bc_lr: float = 1e-3
+
+
+def clone_provisioner(s: ProvisioningSettings):
+    """Behaviour cloning from the provisioner ``s.bc_heuristic`` before RL (no-op without one)."""
+
+    def warm_start(model, venv, ctx, env_kwargs, maskable) -> None:
+        if not s.bc_heuristic:
+            return
+        seeds = s.train_seeds[: s.bc_episodes]
+        demos = imitation.collect_provisioning_demonstrations(s.env_id, env_kwargs, s.bc_heuristic, seeds)
+        imitation.fit_normalizer(venv, demos, s.gamma)
+        from stable_baselines3.common.logger import configure
+
+        tb = configure(str(ctx.run_dir / "tb" / "bc"), ["tensorboard"])
+        hist = imitation.behaviour_clone(model, demos, venv, epochs=s.bc_epochs, lr=s.bc_lr,
+                                         gamma=s.gamma, seed=s.seed, logger=tb)
+        ctx.extra["bc"] = {"heuristic": s.bc_heuristic, "episodes": len(seeds), "steps": len(demos.actions),
+                           "final_nll": hist[-1], "accuracy": imitation.clone_accuracy(model, demos, venv)}
+        print(f"[bc] {ctx.extra['bc']}", flush=True)
+        tb.close()
+
+    return warm_start
 
 
 def main(argv: list[str] | None = None) -> dict:
     """Train with the settings from the command line (``--help`` lists them)."""
-    return pipeline.train(parse_settings(ProvisioningSettings, argv, __doc__))
+    s = parse_settings(ProvisioningSettings, argv, __doc__)
+    return pipeline.train(s, clone_provisioner(s))
 
 
 if __name__ == "__main__":

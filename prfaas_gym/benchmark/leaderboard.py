@@ -62,14 +62,17 @@ def trained_for(task: Task) -> list[str]:
 
     out = []
     base = task.env_id.split("-")[0]  # prfaas/Routing
+    prefix = ""
+    if "provision" in task.knobs:  # a learned provisioner runs under the scenario's router
+        from prfaas_gym.scenario import load_scenario
+
+        prefix = load_scenario(task.scenario).router.get("name", "prfaas-threshold") + "+"
     for name in list_trained():
         meta = load_metadata(f"trained:{name}")
-        if meta.get("task") == task.id:
-            out.append(f"trained:{name}")
-            continue
         scenario = (meta.get("env_kwargs") or {}).get("scenario", "")
-        if str(meta.get("env_id", "")).startswith(base) and _scenario_key(scenario) == _scenario_key(task.scenario):
-            out.append(f"trained:{name}")
+        if meta.get("task") == task.id or (str(meta.get("env_id", "")).startswith(base)
+                                           and _scenario_key(scenario) == _scenario_key(task.scenario)):
+            out.append(f"{prefix}trained:{name}")
     return out
 
 
@@ -80,7 +83,7 @@ def policies_for(task: Task) -> list[str]:
 
 def is_heuristic(policy: str) -> bool:
     """True for registered heuristics (not ``trained:``/model paths)."""
-    return not (policy.startswith("trained:") or policy.endswith(".zip") or "/" in policy)
+    return not ("trained:" in policy or policy.endswith(".zip") or "/" in policy)
 
 
 # ------------------------------------------------------------------------------- cells

@@ -137,8 +137,12 @@ def _make_provisioner(spec: Any, scenario: Any) -> Any:
     name, params = parse_spec(spec, getattr(scenario, "provisioner", None), "provisioner")
     if name is None:
         return None
+    if name not in PROVISIONERS and _is_learned(name):
+        from prfaas_gym.policies.trained import load_provisioner
+
+        return load_provisioner(name, scenario, **params)
     if name not in PROVISIONERS:
-        raise ValueError(f"unknown provisioner {name!r}; known: {', '.join(PROVISIONERS)}")
+        raise ValueError(f"unknown provisioner {name!r}; known: {', '.join(PROVISIONERS)} (or trained:NAME)")
     try:
         return PROVISIONERS[name](scenario, **params)
     except TypeError as exc:

@@ -51,7 +51,10 @@ class Router(Protocol):
 
 @runtime_checkable
 class Provisioner(Protocol):
-    """Long-timescale policy: how many instances of each PD cluster serve prefill."""
+    """Long-timescale policy: how many instances of each PD cluster serve prefill.
+
+    The simulator calls :meth:`provision` every ``interval_s``, first after one interval, or
+    at ``first_tick_s`` when the provisioner has that attribute (optional)."""
 
     interval_s: float
 

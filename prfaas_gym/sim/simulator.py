@@ -163,7 +163,11 @@ class Simulator:
             schedule_at(self.env, self._open[0].arrival_s, PRIO_ARRIVAL, self._on_arrival)
         schedule_disturbances(self)
         if provisioner is not None:
-            schedule(self.env, provisioner.interval_s, PRIO_CONTROL, self._on_provision_tick)
+            # first decision after one interval, unless the provisioner asks for another start
+            # (a learned one acts at t = 0, as its env's agent does at reset)
+            first = getattr(provisioner, "first_tick_s", None)
+            schedule(self.env, provisioner.interval_s if first is None else float(first), PRIO_CONTROL,
+                     self._on_provision_tick)
         # rows of (time, cluster, queued prefill, decode queue, KV bytes in use, decode batch)
         self.gauges: list[tuple[float, int, int, int, float, int]] = []
         self.gauge_interval_s = gauge_interval_s

@@ -191,3 +191,45 @@ def dagger_round(model: Any, vecnorm: Any | None, env_id: str, env_kwargs: dict[
     env.close()
     return Demonstrations(np.asarray(obs_l, np.float32), np.asarray(mask_l, bool), np.asarray(act_l, np.int64),
                           np.asarray(rew_l, np.float64), np.asarray(done_l, bool), summaries)
+
+
+def provision_action(targets: dict[int, int] | None, sim: Any, pd_clusters: Sequence[int]) -> np.ndarray:
+    """A provisioner's targets as ``prfaas/Provisioning-v1``'s action: per PD cluster 0 (one
+    prefill instance fewer), 1 (keep) or 2 (one more), the sign of target - current."""
+    out = []
+    for c in pd_clusters:
+        cur = sim.clusters[c].prefill_count()
+        t = (targets or {}).get(c, cur)
+        out.append(1 + (t > cur) - (t < cur))
+    return np.asarray(out, np.int64)
+
+
+def collect_provisioning_demonstrations(env_id: str, env_kwargs: dict[str, Any], heuristic: str,
+                                        seeds: Sequence[int]) -> Demonstrations:
+    """Run a heuristic *provisioner* (``static``, ``queue-autoscaler``, ...) through
+    ``prfaas/Provisioning-v1`` on ``seeds``: at every step it is asked for its targets on the
+    env's simulator and its answer becomes the action (:func:`provision_action`)."""
+    from prfaas_gym.policies import make_provisioner
+    from prfaas_gym.training.envs import make_env
+
+    env = make_env(env_id, **env_kwargs)
+    base = env.unwrapped
+    teacher = make_provisioner(heuristic, base.scenario)
+    obs_l, mask_l, act_l, rew_l, done_l, summaries = [], [], [], [], [], []
+    for s in seeds:
+        obs, info = env.reset(seed=int(s))
+        while True:
+            targets = teacher.provision(base.sim) if teacher is not None else None
+            a = provision_action(targets, base.sim, base.pd_clusters)
+            obs_l.append(obs)
+            mask_l.append(np.asarray(base.action_masks(), dtype=bool))
+            act_l.append(a)
+            obs, r, term, trunc, info = env.step(a)
+            rew_l.append(r)
+            done_l.append(term or trunc)
+            if term or trunc:
+                summaries.append(info.get("summary", {}))
+                break
+    env.close()
+    return Demonstrations(np.asarray(obs_l, np.float32), np.asarray(mask_l, bool), np.asarray(act_l, np.int64),
+                          np.asarray(rew_l, np.float64), np.asarray(done_l, bool), summaries)

@@ -184,6 +184,10 @@ def env_layout(env_id: str, env_kwargs: dict[str, Any]) -> dict[str, Any]:
     out = {"feature_names": list(getattr(base, "feature_names", []) or [])}
     if hasattr(base, "slot_labels"):
         out["slot_labels"] = list(base.slot_labels)
+    if hasattr(base, "interval_s"):  # control envs: what a loader needs to rebuild the observation
+        out["env_config"] = {"interval_s": float(base.interval_s),
+                             "threshold_max_tokens": float(base.config["threshold_max_tokens"]),
+                             "max_instance_slots": int(base.config["max_instance_slots"])}
     env.close()
     return out
 

@@ -29,7 +29,7 @@ from typing import Any
 
 TRAINED_DIR = Path(__file__).resolve().parent
 
-__all__ = ["TRAINED_DIR", "list_trained", "load_router", "resolve_policy_dir", "load_metadata", "load_policy_net",
+__all__ = ["TRAINED_DIR", "list_trained", "load_router", "load_provisioner", "is_provisioning", "resolve_policy_dir", "load_metadata", "load_policy_net",
            "convert_policy_dir", "PickleRefused"]
 
 METADATA_LIMIT_BYTES = 4_000_000
@@ -109,7 +109,7 @@ def load_router(spec: str, scenario: Any = None, *, seed: int = 0, trust_pickle:
     ``trust_pickle``: allow SB3's pickle-based ``model.zip`` when the directory has no
     safe-format files (runs code from the file: only for files you made yourself).
     """
-    from prfaas_gym.policies.trained.router import LearnedRouter, ObsNormalizer
+    from prfaas_gym.policies.trained.router import LearnedRouter
 
     unknown = sorted(set(params) - set(OBSERVATION_PARAMS))
     if unknown:
@@ -117,14 +117,11 @@ def load_router(spec: str, scenario: Any = None, *, seed: int = 0, trust_pickle:
     d = resolve_policy_dir(spec)
     meta = load_metadata(str(d))
     if not str(meta.get("env_id", "")).startswith("prfaas/Routing"):
-        raise ValueError(f"{spec}: a {meta.get('env_id')} policy is not a router")
+        hint = " (use it as a provisioner: ROUTER+" + spec + ")" if is_provisioning(meta) else ""
+        raise ValueError(f"{spec}: a {meta.get('env_id')} policy is not a router{hint}")
     if not isinstance(meta.get("slot_labels"), list):
         raise ValueError(f"{d / 'metadata.json'}: slot_labels: expected a list")
-    norm_path = d / "obs_norm.json"
-    try:
-        norm = ObsNormalizer.from_dict(read_json_file(norm_path)) if norm_path.is_file() else None
-    except (KeyError, TypeError, ValueError) as exc:
-        raise ValueError(f"{norm_path}: {str(exc).splitlines()[0] if str(exc) else 'malformed'}") from None
+    norm = _load_normalizer(d)
     algo = str(meta.get("algo", "maskable_ppo"))
     if algo == "rllib_ppo":  # an RLlib masked PPO module (prfaas_gym.rllib.save_policy): weights only
         from prfaas_gym.rllib import load_module_policy
@@ -142,6 +139,59 @@ def load_router(spec: str, scenario: Any = None, *, seed: int = 0, trust_pickle:
         max_instance_slots=int(kw.get("max_instance_slots", meta.get("max_instance_slots", 16))),
         pull_slots=bool(kw.get("pull_slots", True)), allow_reject=bool(kw.get("allow_reject", True)),
         maskable=algo == "maskable_ppo", name=spec, feature_names=meta.get("feature_names"), seed=seed, **obs,
+    )
+
+
+def _load_normalizer(d: Path) -> Any:
+    """The ``obs_norm.json`` of a policy directory as an ``ObsNormalizer`` (or ``None``)."""
+    from prfaas_gym.policies.trained.router import ObsNormalizer
+
+    norm_path = d / "obs_norm.json"
+    try:
+        return ObsNormalizer.from_dict(read_json_file(norm_path)) if norm_path.is_file() else None
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ValueError(f"{norm_path}: {str(exc).splitlines()[0] if str(exc) else 'malformed'}") from None
+
+
+def is_provisioning(meta: dict[str, Any]) -> bool:
+    """True for a policy trained on ``prfaas/Provisioning-*`` (a provisioner, not a router)."""
+    return str(meta.get("env_id", "")).startswith("prfaas/Provisioning")
+
+
+def load_provisioner(spec: str, scenario: Any = None, *, seed: int = 0, **params: Any) -> Any:
+    """A :class:`~prfaas_gym.policies.trained.provisioner.LearnedProvisioner` for a
+    ``prfaas/Provisioning-v1`` policy (safe format only). ``params`` may set
+    ``snapshot_staleness_s`` and ``snapshot_noise`` (default: its training settings);
+    ``seed`` seeds the snapshot noise. The scenario is checked on first use (observation
+    layout)."""
+    from prfaas_gym.policies.trained.provisioner import LearnedProvisioner
+
+    unknown = sorted(set(params) - set(OBSERVATION_PARAMS))
+    if unknown:
+        raise ValueError(f"provisioner {spec!r}: unknown parameter(s) {unknown} "
+                         f"(known: {', '.join(OBSERVATION_PARAMS)})")
+    d = resolve_policy_dir(spec)
+    meta = load_metadata(str(d))
+    if not is_provisioning(meta):
+        raise ValueError(f"{spec}: a {meta.get('env_id')} policy is not a provisioner")
+    kw = meta.get("env_kwargs", {})
+    if not isinstance(kw, dict):
+        raise ValueError(f"{d / 'metadata.json'}: env_kwargs: expected a mapping")
+    algo = str(meta.get("algo", "maskable_ppo"))
+    policy = load_policy_net(d, algo)
+    env = meta.get("env_config")
+    if not isinstance(env, dict) or not all(k in env for k in ("interval_s", "threshold_max_tokens",
+                                                                "max_instance_slots")):
+        raise ValueError(f"{d / 'metadata.json'}: env_config: expected interval_s, threshold_max_tokens "
+                         "and max_instance_slots (the control env's settings)")
+    obs = observation_settings(kw)
+    obs.pop("oracle_output_len")
+    obs.update({k: float(v) for k, v in params.items()})
+    return LearnedProvisioner(
+        policy, interval_s=float(env["interval_s"]), threshold_max_tokens=float(env["threshold_max_tokens"]),
+        max_instance_slots=int(env["max_instance_slots"]), normalizer=_load_normalizer(d),
+        maskable=algo == "maskable_ppo", feature_names=meta.get("feature_names"), seed=seed,
+        name=spec, **obs,
     )
 
 
