@@ -22,6 +22,9 @@ def test_shipped_configs_do_not_export():
     for cfg in (ROOT / "agents" / "configs").glob("routing_*.yaml"):
         s = parse_settings(settings_cls, ["--config", str(cfg), "--smoke"])
         assert s.export_dir is None, cfg
+    prov_cls = load_script("train_provisioning").ProvisioningSettings
+    s = parse_settings(prov_cls, ["--config", str(ROOT / "agents" / "configs" / "diurnal_provisioning.yaml"), "--smoke"])
+    assert s.export_dir is None and s.bc_heuristic == "static"
 
 
 def test_smoke_never_writes_into_the_package(tmp_path):

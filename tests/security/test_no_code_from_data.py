@@ -131,7 +131,7 @@ def test_shipped_policies_hold_no_pickles():
         assert not {f for f in files if f.endswith((".zip", ".pkl", ".pt", ".pth"))}, name
 
 
-@pytest.mark.parametrize("name", ["routing-bursty", "routing-paper"])
+@pytest.mark.parametrize("name", list_trained())
 def test_shipped_policies_reproduce_their_recorded_outputs(name):
     pytest.importorskip("stable_baselines3")
     from prfaas_gym.policies.trained.safe_format import load_policy
