@@ -48,7 +48,13 @@ def run(task_id: str, policy: str, baseline: str, staleness: list[float], noise:
     seed_list = list(getattr(task.seeds, split))[:seeds]
     sc = load_scenario(task.scenario)
     metric = task.metric
-    base = [run_policy(task.scenario, baseline, s, data_dir=data_dir, **task.load)[0][metric] for s in seed_list]
+    if baseline.lstrip().startswith("{"):  # a router mapping with knobs, e.g. a tuned heuristic
+        spec = json.loads(baseline)
+        spec = {k: (math.inf if v == "inf" else v) for k, v in spec.items()}
+        base = [build_simulator(sc, spec, None, seed=s, data_dir=data_dir, **task.load).run()[metric]
+                for s in seed_list]
+    else:
+        base = [run_policy(task.scenario, baseline, s, data_dir=data_dir, **task.load)[0][metric] for s in seed_list]
     rows = []
     for st in staleness:
         vals = []
@@ -68,7 +74,9 @@ def main(argv: list[str] | None = None) -> dict:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--task", required=True)
     p.add_argument("--policy", required=True, help="trained:NAME, or ROUTER+trained:NAME for a provisioner")
-    p.add_argument("--baseline", required=True, help="heuristic the ratio is paired against")
+    p.add_argument("--baseline", required=True,
+                   help='heuristic the ratio is paired against: a spec, or a JSON router mapping with knobs '
+                        '(\'{"name": "prfaas-adaptive", "threshold_tokens": 38596}\')')
     p.add_argument("--staleness", default="0,0.05,0.2,0.5,2", help="comma-separated seconds")
     p.add_argument("--noise", type=float, default=0.05, help="multiplicative metric noise (default 0.05)")
     p.add_argument("--split", choices=("test", "validation"), default="test")
