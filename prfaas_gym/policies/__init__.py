@@ -120,7 +120,8 @@ def _relative_to_scenario(name: str, scenario: Any) -> str:
 def make_provisioner(spec: Any, scenario: Any) -> Any:
     """Build a provisioner, or ``None`` for the static split. ``spec``: ``None`` (the
     scenario's ``provisioner:`` mapping, else static), a name in :data:`PROVISIONERS`, a
-    mapping ``{"name", **params}`` or an object with ``provision``.
+    mapping ``{"name", **params}``, an object with ``provision``, or ``trained:NAME`` / a policy
+    directory of a ``prfaas/Provisioning-v1`` policy (safe format only; docs/learned_agents.md).
 
     Raises:
         ValueError: unknown name (the message lists the known ones) or bad parameters.
