@@ -156,7 +156,7 @@ class Cluster:
     def min_prefill_wait_s(self) -> float:
         """Predicted queueing delay at the best prefill instance (inf if none)."""
         inst = self.pick_prefill_instance()
-        return inst.predicted_wait_s(self.sim.env.now) if inst is not None else float("inf")
+        return inst.predicted_wait_s(self.sim.env._now) if inst is not None else float("inf")
 
     def queued_prefill_requests(self) -> int:
         """Requests waiting (not yet prefilling) on this cluster's prefill instances."""
@@ -285,7 +285,7 @@ class Cluster:
                 self._on_drained(inst)
 
     def _on_drained(self, inst: Instance) -> None:
-        inst.account_role(self.sim.env.now)
+        inst.account_role(self.sim.env._now)
         inst.state = SWITCHING
         self.instance_changed(inst)
         schedule(self.sim.env, self.sim.scenario.switch_delay_s, PRIO_COMPLETION, self._on_switched, inst)
@@ -294,11 +294,11 @@ class Cluster:
         inst: Instance = event._value
         if inst.state != SWITCHING:
             return  # failed meanwhile
-        inst.account_role(self.sim.env.now)
+        inst.account_role(self.sim.env._now)
         inst.role = inst.target_role
         inst.state = UP
         inst.steps_done = 0.0
-        inst.last_update_s = self.sim.env.now
+        inst.last_update_s = self.sim.env._now
         self.instance_changed(inst)
         if inst.role == DECODE:
             self._reserve_waiting()
@@ -318,10 +318,10 @@ class Cluster:
         inst = self.instances[idx]
         if inst.state != FAILED:
             return
-        inst.account_role(self.sim.env.now)
+        inst.account_role(self.sim.env._now)
         inst.role = inst.target_role
         inst.state = UP
-        inst.last_update_s = self.sim.env.now
+        inst.last_update_s = self.sim.env._now
         inst.steps_done = 0.0
         self.instance_changed(inst)
         if inst.role == DECODE:

@@ -35,6 +35,11 @@ class Instance:
 
     def __init__(self, cluster: "Cluster", index: int, role: str) -> None:
         self.cluster = cluster
+        sim = cluster.sim
+        # hot-path shortcuts (mem_used_bytes runs several times per request)
+        self._env = sim.env
+        self._kv = sim.model.kv_bytes_per_token
+        self._state = sim.model.state_bytes_per_request
         self.index = index
         self.role = role
         self.state = UP
@@ -137,7 +142,7 @@ class Instance:
             job.chunk_tokens = n
             tokens += n
             batch.append(job)
-        now = sim.env.now
+        now = self._env._now
         started: list[Job] = []
         while queue and len(batch) < max_seqs and tokens < budget:
             job = queue[0]
@@ -206,7 +211,7 @@ class Instance:
 
     def _hold_bytes(self, job: "Job") -> float:
         sim = self.cluster.sim
-        return sim.kv_bytes_per_token * job.req.input_tokens + sim.state_bytes
+        return self._kv * job.req.input_tokens + self._state
 
     def hold_fits(self, job: "Job") -> bool:
         """Whether this instance can hold ``job``'s KV until the decode side has it."""
@@ -250,10 +255,9 @@ class Instance:
             return self.reserved_bytes
         steps = self.steps_done
         if self.step_s > 0.0:
-            steps += (self.cluster.sim.env.now - self.last_update_s) / self.step_s
-        sim = self.cluster.sim
+            steps += (self._env._now - self.last_update_s) / self.step_s
         # context counts the first token, whose KV the first decode step writes
-        return sim.kv_bytes_per_token * (self.ctx_base + n * (steps - 1.0)) + n * sim.state_bytes + self.reserved_bytes
+        return self._kv * (self.ctx_base + n * (steps - 1.0)) + n * self._state + self.reserved_bytes
 
     def reserve(self, job: "Job") -> None:
         """Bind ``job`` here and reserve its KV (SGLang pre-allocates before the transfer)."""
@@ -275,7 +279,7 @@ class Instance:
         if len(self.members) >= self.cluster.decode_max_batch:
             return False
         extra = 0.0 if job.req.rid in self.bound else job.mem_bytes
-        growth = self.cluster.sim.kv_bytes_per_token * self.cluster.decode_growth_tokens
+        growth = self._kv * self.cluster.decode_growth_tokens
         return self.mem_used_bytes + extra + growth <= self.mem_capacity_bytes
 
     def _advance_decode(self, now_s: float) -> None:
@@ -294,7 +298,7 @@ class Instance:
     def admit(self, job: "Job") -> None:
         """Add ``job`` to the decode batch (caller checked ``room_for``)."""
         sim = self.cluster.sim
-        now = sim.env.now
+        now = self._env._now
         self._advance_decode(now)
         self.unreserve(job)
         job.decode_inst = self
@@ -323,8 +327,8 @@ class Instance:
         self.step_s = self.cluster.stm.decode_s(n, int(ctx_mid))
         # the batch's KV grows by n tokens per step: stop when memory would run out
         sim = self.cluster.sim
-        if (n > 1 or self.reserved_bytes > 0.0) and sim.kv_bytes_per_token > 0.0:
-            grow = sim.kv_bytes_per_token * n
+        if (n > 1 or self.reserved_bytes > 0.0) and self._kv > 0.0:
+            grow = self._kv * n
             to_full = (self.mem_capacity_bytes * (1.0 - 1e-7) - self.mem_used_bytes - grow) / grow
             if to_full < steps_left:
                 steps_left = to_full if to_full > 0.0 else 0.0
@@ -334,7 +338,7 @@ class Instance:
         if event._value != self.decode_version:
             return
         sim = self.cluster.sim
-        now = sim.env.now
+        now = self._env._now
         self._advance_decode(now)
         members = self.members
         limit = self.steps_done + 1e-6
@@ -361,7 +365,7 @@ class Instance:
         ``_preempt_request``; SGLang ``retract_decode``). Its KV is freed; it keeps the tokens
         it generated and waits at the head of the queue to recompute its context."""
         sim = self.cluster.sim
-        kv = sim.kv_bytes_per_token
+        kv = self._kv
         members = self.members
         limit = self.mem_capacity_bytes * (1.0 - 1e-6)
         while members and (len(members) > 1 or self.reserved_bytes > 0.0) \
@@ -375,7 +379,7 @@ class Instance:
             done = self.steps_done - job.join_step
             job.decode_steps -= done
             job.generated += done
-            job.mem_bytes = kv * (job.req.input_tokens + job.generated) + sim.state_bytes
+            job.mem_bytes = kv * (job.req.input_tokens + job.generated) + self._state
             job.recompute = True
             job.req.preemptions += 1
             self.preemptions += 1
@@ -386,7 +390,7 @@ class Instance:
     # ------------------------------------------------------------------ faults
     def fail(self) -> list["Job"]:
         """Fail now: return every job this instance held (queued, prefilling or decoding)."""
-        now = self.cluster.sim.env.now
+        now = self._env._now
         self._advance_decode(now)
         self.account_role(now)
         self.epoch += 1

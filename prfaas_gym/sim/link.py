@@ -146,7 +146,7 @@ class Channel:
     @property
     def bytes_sent(self) -> float:
         """Bytes sent in this direction so far (exact at the current time)."""
-        return self._bytes_sent + self.throughput_bytes_s * (self.env.now - self._last_s)
+        return self._bytes_sent + self.throughput_bytes_s * (self.env._now - self._last_s)
 
     @property
     def utilisation(self) -> float:
@@ -156,7 +156,7 @@ class Channel:
 
     def per_flow_rate_if_added(self) -> float:
         """Rate a new backlogged flow would get now (max-min fair share)."""
-        eff, cap = self.link.effective_bytes_s, self.link.flow_cap_bytes_s
+        eff, cap = self.link._eff, self.link.flow_cap_bytes_s
         n = self._n_shared + 1
         f = (eff - self._capped_rate) / n
         if not self._capped or max(-self._capped_heap[0][0], 0.0) <= f:
@@ -189,7 +189,7 @@ class Channel:
         nbytes = max(nbytes, 0.0)
         self._seq += 1
         ready = None if ready_bytes is None or produce_bytes_s == math.inf else max(ready_bytes, 0.0)
-        flow = Flow(token, nbytes, self._seq, ready, max(produce_bytes_s, 0.0), self.env.now)
+        flow = Flow(token, nbytes, self._seq, ready, max(produce_bytes_s, 0.0), self.env._now)
         self._to_shared(flow, 0.0)
         self._reschedule()
         return flow
@@ -203,7 +203,7 @@ class Channel:
             self.end_production(flow)
             return
         self._advance()
-        now = self.env.now
+        now = self.env._now
         bytes_s = max(bytes_s, 0.0)
         flow.ready = flow.produced(now)
         flow.t0 = now
@@ -259,7 +259,7 @@ class Channel:
 
     # -- internals ---------------------------------------------------------------------
     def _advance(self) -> None:
-        now = self.env.now
+        now = self.env._now
         dt = now - self._last_s
         if dt > 0.0:
             if self._level > 0.0:
@@ -301,9 +301,10 @@ class Channel:
 
     def _fair_level(self) -> float:
         """Water-filling: demote capped flows that produce faster than the level."""
-        eff, cap = self.link.effective_bytes_s, self.link.flow_cap_bytes_s
+        link = self.link
+        eff, cap = link._eff, link.flow_cap_bytes_s
         heap = self._capped_heap
-        now = self.env.now
+        now = self.env._now
         while True:
             if self._n_shared:
                 f = (eff - self._capped_rate) / self._n_shared
@@ -320,7 +321,7 @@ class Channel:
             self._to_shared(flow, flow.produced(now))
 
     def _reschedule(self) -> None:
-        now = self.env.now
+        now = self.env._now
         f = self._fair_level()
         # shared flows that have caught up with a production slower than the level: capped
         next_t = math.inf
@@ -412,6 +413,7 @@ class Link:
         self.rtt_s = rtt_s
         self.flow_cap_bytes_s = flow_cap_bytes_s
         self.up = True
+        self._eff = bandwidth_bytes_s  # effective_bytes_s, kept current by _change
         self.down_epoch = 0  # counts failures (a recovery timer checks it is still the same one)
         self._on_done = on_done
         self.forward = Channel(self, a, b)
@@ -435,9 +437,7 @@ class Link:
     @property
     def effective_bytes_s(self) -> float:
         """Bandwidth each direction may use now: available, capped by policy, zero when down."""
-        if not self.up:
-            return 0.0
-        return min(self.available_bytes_s, self.cap_bytes_s)
+        return self._eff
 
     @property
     def throughput_bytes_s(self) -> float:
@@ -471,6 +471,7 @@ class Link:
         for ch in self.channels:
             ch._advance()
         setattr(self, attr, value)
+        self._eff = min(self.available_bytes_s, self.cap_bytes_s) if self.up else 0.0
         for ch in self.channels:
             ch._reschedule()
 

@@ -9,6 +9,7 @@ documented as control inputs (``Simulator.set_prefill_count``,
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
@@ -38,6 +39,13 @@ class RouteDecision:
 
 
 REJECT = RouteDecision(reject=True)
+
+
+@lru_cache(maxsize=None)
+def prefill_at(cluster: int) -> RouteDecision:
+    """``RouteDecision(prefill_cluster=cluster)``, built once per cluster (decisions are
+    immutable; building one costs about as much as the rest of a simple routing rule)."""
+    return RouteDecision(prefill_cluster=cluster)
 
 
 @runtime_checkable
@@ -88,18 +96,18 @@ class ThresholdRouter:
         home = view.home_cluster(req)
         prfaas = view.prfaas_reaching[home]
         if not prfaas:
-            return RouteDecision(prefill_cluster=home)
+            return prefill_at(home)
         local_len = req.input_tokens - view.cached_tokens(home, req)
         local_ok = view.clusters[home].has_prefill_capacity
         if local_len <= self.threshold_tokens and local_ok:
-            return RouteDecision(prefill_cluster=home)
-        best = max(prfaas, key=lambda c: (view.cached_tokens(c, req), -c))
+            return prefill_at(home)
+        best = prfaas[0] if len(prfaas) == 1 else max(prfaas, key=lambda c: (view.cached_tokens(c, req), -c))
         if _can_prefill(view, best, home):
-            return RouteDecision(prefill_cluster=best)
+            return prefill_at(best)
         usable = [c for c in prfaas if _can_prefill(view, c, home)]  # faults: only then
         if usable:
-            return RouteDecision(prefill_cluster=max(usable, key=lambda c: (view.cached_tokens(c, req), -c)))
-        return RouteDecision(prefill_cluster=home)
+            return prefill_at(max(usable, key=lambda c: (view.cached_tokens(c, req), -c)))
+        return prefill_at(home)
 
 
 def _can_prefill(view: "Simulator", cluster: int, home: int) -> bool:

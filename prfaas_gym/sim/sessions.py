@@ -58,7 +58,7 @@ class SessionClock:
         if not req.rejected:
             if nxt is not None:
                 nxt.parent_rid = req.rid
-                self._schedule(nxt, self.sim.env.now + nxt.think_s)
+                self._schedule(nxt, self.sim.env._now + nxt.think_s)
             return
         if req.reject_reason == "abandoned" or req.session_id < 0:
             return
@@ -68,7 +68,7 @@ class SessionClock:
             self.retried += 1
             if nxt is not None:
                 self.next_turn[retry.rid] = nxt
-            self._schedule(retry, self.sim.env.now + p.backoff_s_after(req.attempt))
+            self._schedule(retry, self.sim.env._now + p.backoff_s_after(req.attempt))
             return
         while nxt is not None:  # the user leaves: later turns are never sent
             self.abandoned += 1

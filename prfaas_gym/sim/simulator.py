@@ -181,7 +181,7 @@ class Simulator:
     @property
     def now_s(self) -> float:
         """Simulated time in seconds."""
-        return self.env.now
+        return self.env._now
 
     @property
     def done(self) -> bool:
@@ -350,15 +350,15 @@ class Simulator:
 
     def _check_stall(self) -> None:
         # periodic events (fluctuation, provisioning) can keep the queue alive forever
-        if self.in_flight and self.env.now - self._last_end_s > STALL_LIMIT_S:
+        if self.in_flight and self.env._now - self._last_end_s > STALL_LIMIT_S:
             raise SimulationError(
-                f"no request has ended for {STALL_LIMIT_S:.0f} simulated seconds (t={self.env.now:.0f}s, "
+                f"no request has ended for {STALL_LIMIT_S:.0f} simulated seconds (t={self.env._now:.0f}s, "
                 f"{self.in_flight} in flight): is every decode or prefill instance failed for good?"
             )
 
     def _stuck(self) -> None:
         raise SimulationError(
-            f"no events left at t={self.env.now:.3f}s with {self.in_flight} requests in flight "
+            f"no events left at t={self.env._now:.3f}s with {self.in_flight} requests in flight "
             "(is there any decode capacity?)"
         )
 
@@ -473,7 +473,7 @@ class Simulator:
         req.reject_reason = reason
         self.rejected += 1
         self.in_flight -= 1
-        self._last_end_s = self.env.now
+        self._last_end_s = self.env._now
         for fn in self.on_request_end:
             fn(req)
         if self.sessions is not None:
@@ -600,7 +600,7 @@ class Simulator:
             if job.prefill_done:
                 ready, rate = None, 0.0
             else:
-                produced = job.prod_ready + job.prod_rate * (self.env.now - job.prod_t0)
+                produced = job.prod_ready + job.prod_rate * (self.env._now - job.prod_t0)
                 ready, rate = min(produced, job.transfer_bytes), job.prod_rate
             job.flow = job.link.start_flow(job.transfer_bytes, ("kv", job, job.epoch),
                                            ready_bytes=ready, produce_bytes_s=rate)
@@ -610,7 +610,7 @@ class Simulator:
                      self._on_transfer_event, (job, job.epoch))
 
     def _set_production(self, job: Job, rate: float) -> None:
-        now = self.env.now
+        now = self.env._now
         job.prod_ready = min(job.prod_ready + job.prod_rate * (now - job.prod_t0), job.transfer_bytes)
         job.prod_t0 = now
         job.prod_rate = rate
@@ -637,7 +637,7 @@ class Simulator:
 
     def _on_prefill_done(self, job: Job) -> None:
         req = job.req
-        now = self.env.now
+        now = self.env._now
         req.prefill_end_s = now
         job.prefill_done = True
         pc = job.prefill_cluster
@@ -683,7 +683,7 @@ class Simulator:
         link = job.link
         rate = link.per_flow_rate_if_added()
         tail = job.transfer_bytes / self.num_layers / rate if rate > 0 else 0.0
-        wait = job.req.prefill_end_s + tail - self.env.now
+        wait = job.req.prefill_end_s + tail - self.env._now
         schedule(self.env, max(wait, 0.0) + link.rtt_s / 2, PRIO_COMPLETION,
                  self._on_transfer_event, (job, job.epoch))
 
@@ -703,7 +703,7 @@ class Simulator:
         if epoch != job.epoch:
             return
         req = job.req
-        req.transfer_end_s = self.env.now
+        req.transfer_end_s = self.env._now
         if job.hold_inst is not None:  # the decode side has the KV: the prefill side frees it
             job.hold_inst.release_hold(job)
         dc = job.decode_cluster
@@ -714,17 +714,17 @@ class Simulator:
             dc.decode_key_changed(job.decode_inst)
             if dc.prealloc:
                 dc._reserve_waiting()
-            req.decode_start_s = req.finish_s = self.env.now
+            req.decode_start_s = req.finish_s = self.env._now
             self._complete(job)
             return
         dc.enqueue_decode(job)
 
     # ================================================================== decode
     def _on_decode_start(self, job: Job) -> None:
-        job.req.decode_start_s = self.env.now
+        job.req.decode_start_s = self.env._now
 
     def _on_decode_done(self, job: Job) -> None:
-        job.req.finish_s = self.env.now
+        job.req.finish_s = self.env._now
         dc = job.decode_cluster
         if dc.cache is not None and dc.spec.cache_output:
             self._cache_output(job.req, dc.cache)
@@ -750,7 +750,7 @@ class Simulator:
         self.length_predictor.observe(job.req)
         self.completed += 1
         self.in_flight -= 1
-        self._last_end_s = self.env.now
+        self._last_end_s = self.env._now
         for fn in self.on_request_end:
             fn(job.req)
         if self.sessions is not None:
@@ -837,7 +837,7 @@ class Simulator:
     def _on_gauge_tick(self, event) -> None:
         if self.done:
             return
-        now = self.env.now
+        now = self.env._now
         for c in self.clusters:
             self.gauges.append((
                 now, c.index, c.queued_prefill_requests(), len(c.decode_queue),
@@ -846,6 +846,6 @@ class Simulator:
         schedule(self.env, self.gauge_interval_s, PRIO_CONTROL, self._on_gauge_tick)
 
     def _log_prefill_counts(self) -> None:
-        now = self.env.now
+        now = self.env._now
         for c in self.pd_clusters:
             self.prefill_counts_log.append((now, c, self.clusters[c].prefill_count()))
