@@ -20,7 +20,7 @@ from prfaas_gym.sim.cluster import PD, Cluster
 from prfaas_gym.sim.disturbances import schedule_disturbances
 from prfaas_gym.sim.job import Job
 from prfaas_gym.sim.kernel import (
-    PRIO_ARRIVAL, PRIO_COMPLETION, PRIO_CONTROL, PRIO_ENVIRONMENT, SimEnvironment, schedule, schedule_at,
+    PRIO_ARRIVAL, PRIO_COMPLETION, PRIO_CONTROL, PRIO_ENVIRONMENT, SimEnvironment, schedule,
 )
 from prfaas_gym.sim.link import Channel, Link, per_flow_cap_bytes_s
 from prfaas_gym.sim.predictor import LengthPredictor
@@ -159,8 +159,13 @@ class Simulator:
         self.prefill_counts_log: list[tuple[float, int, int]] = []  # (time, cluster, prefill instances)
         self._next_turn = self._next_turns() if any(c.spec.cache_output for c in self.clusters) else {}
 
+        # the next open-loop arrival is kept off the event heap as its heap key (time,
+        # PRIO_ARRIVAL, sequence number), drawn exactly when it would have been scheduled, and
+        # merged with the heap in run()/run_until(): the order of events is unchanged and each
+        # request saves a heap push and pop
+        self._arrival_key: tuple[float, int, int] | None = None
         if self._open:
-            schedule_at(self.env, self._open[0].arrival_s, PRIO_ARRIVAL, self._on_arrival)
+            self._arrival_key = self._key_at(self._open[0].arrival_s)
         schedule_disturbances(self)
         if provisioner is not None:
             # first decision after one interval, unless the provisioner asks for another start
@@ -283,14 +288,19 @@ class Simulator:
         queue = env._queue
         n = 0
         # SimPy's Environment.step inlined: our events never fail, and this loop is the
-        # simulator's hot path (about six events per request)
+        # simulator's hot path (about five events per request)
         while self.in_flight or self._arrivals_left:
-            if not queue:
-                self._stuck()
-            env._now, _, _, event = heappop(queue)
-            callbacks, event.callbacks = event.callbacks, None
-            for callback in callbacks:
-                callback(event)
+            key = self._arrival_key
+            if key is not None and (not queue or key < queue[0]):
+                env._now = key[0]
+                self._on_arrival()
+            else:
+                if not queue:
+                    self._stuck()
+                env._now, _, _, event = heappop(queue)
+                callbacks, event.callbacks = event.callbacks, None
+                for callback in callbacks:
+                    callback(event)
             n += 1
             if not n & 0x3FFF:
                 self._check_stall()
@@ -310,15 +320,23 @@ class Simulator:
         n = 0
         done_before = self.events_processed  # only this method and run() change it
         while (self.in_flight or self._arrivals_left) and self._pending is None:
-            if not queue:
-                self._stuck()
-            if queue[0][0] > time_s:
-                env._now = max(env._now, time_s)
-                break
-            env._now, _, _, event = heappop(queue)
-            callbacks, event.callbacks = event.callbacks, None
-            for callback in callbacks:
-                callback(event)
+            key = self._arrival_key
+            if key is not None and (not queue or key < queue[0]):
+                if key[0] > time_s:
+                    env._now = max(env._now, time_s)
+                    break
+                env._now = key[0]
+                self._on_arrival()
+            else:
+                if not queue:
+                    self._stuck()
+                if queue[0][0] > time_s:
+                    env._now = max(env._now, time_s)
+                    break
+                env._now, _, _, event = heappop(queue)
+                callbacks, event.callbacks = event.callbacks, None
+                for callback in callbacks:
+                    callback(event)
             n += 1
             if not (done_before + n) & 0x3FFF:
                 self._check_stall()
@@ -363,12 +381,17 @@ class Simulator:
         )
 
     # ================================================================== arrivals and routing
-    def _on_arrival(self, event) -> None:
+    def _key_at(self, time_s: float) -> tuple[float, int, int]:
+        """The heap key ``schedule_at(env, time_s, PRIO_ARRIVAL, ...)`` would give an event now."""
+        env = self.env
+        return (max(time_s, env._now), PRIO_ARRIVAL, next(env._eid))
+
+    def _on_arrival(self) -> None:
+        """The next open-loop request arrives (the clock is at its arrival time)."""
         i = self._next_arrival
         req = self._open[i]
         self._next_arrival = i + 1
-        if i + 1 < len(self._open):
-            schedule_at(self.env, self._open[i + 1].arrival_s, PRIO_ARRIVAL, self._on_arrival)
+        self._arrival_key = self._key_at(self._open[i + 1].arrival_s) if i + 1 < len(self._open) else None
         self._arrive(req)
 
     def _on_timed_arrival(self, event) -> None:
