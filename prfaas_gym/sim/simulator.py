@@ -560,7 +560,7 @@ class Simulator:
 
             warnings.warn(f"{late} of {total} follow-up turns arrived before the turn they continue "
                           "ended (open-loop timing: synthetic `loop: open`, or trace timestamps, "
-                          "perhaps rescaled by --rate)", stacklevel=3)
+                          "perhaps rescaled by --rate)", stacklevel=4)
 
     # ================================================================== prefix pulls
     def _start_pull(self, job: Job, src: int, inst) -> None:
