@@ -233,7 +233,7 @@ class SnapshotReader:
                             o_c.append(op)
                             continue
                         nd += 1
-                        mu += inst.mem_used_bytes
+                        mu += inst.mem_used()
                         mc += inst.mem_capacity_bytes
                         nb += len(inst.members)
                     w_c.append(inf)
@@ -251,7 +251,7 @@ class SnapshotReader:
                                 bw, bo = w, (1.0 if q < maxq else 0.0)
                             continue
                         nd += 1
-                        mu += inst.mem_used_bytes
+                        mu += inst.mem_used()
                         mc += inst.mem_capacity_bytes
                         nb += len(inst.members)
             best_w[ci] = bw

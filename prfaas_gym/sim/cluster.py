@@ -110,13 +110,15 @@ class Cluster:
         """Instances accepting decode work now."""
         return [i for i in self.instances if i.accepts_decode]
 
-    @property
-    def has_prefill_capacity(self) -> bool:
-        """Whether any instance takes prefill work now."""
+    def prefill_up(self) -> bool:
+        """Whether any instance takes prefill work now (``has_prefill_capacity``, as a method:
+        cheaper to call)."""
         for i in self.instances:
             if i.role == PREFILL and i.state == UP:  # i.accepts_prefill, inlined
                 return True
         return False
+
+    has_prefill_capacity = property(prefill_up, doc="Whether any instance takes prefill work now.")
 
     def prefill_count(self) -> int:
         """Instances in (or switching to) the prefill role, failed ones excluded."""
@@ -197,7 +199,7 @@ class Cluster:
                 return
             # leave room for the batch there to grow (as SGLang's prealloc does); an empty
             # instance takes any request (too_long was checked at routing)
-            room = inst.mem_capacity_bytes - inst.mem_used_bytes - growth * (len(inst.members) + 1)
+            room = inst.mem_capacity_bytes - inst.mem_used() - growth * (len(inst.members) + 1)
             if job.mem_bytes > room and (inst.members or inst.bound):
                 return
             queue.popleft()
@@ -220,7 +222,7 @@ class Cluster:
         inst.decode_heap_version += 1
         heap = self._decode_heap
         if inst.role == DECODE and inst.state == UP:
-            free = inst.mem_capacity_bytes - inst.mem_used_bytes
+            free = inst.mem_capacity_bytes - inst.mem_used()
             heapq.heappush(heap, (-free, inst.index, inst.decode_heap_version))
         if len(heap) > 4 * len(self.instances) + 64:
             self._decode_heap = [e for e in heap if e[2] == self.instances[e[1]].decode_heap_version]

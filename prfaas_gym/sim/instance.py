@@ -246,10 +246,10 @@ class Instance:
         """Sequences decoding now."""
         return len(self.members)
 
-    @property
-    def mem_used_bytes(self) -> float:
+    def mem_used(self) -> float:
         """Decode KV memory in use now: every member's context so far (prompt + generated
-        tokens, growing one token per step) plus the reservations of bound jobs."""
+        tokens, growing one token per step) plus the reservations of bound jobs.
+        (``mem_used_bytes`` is the same as a property; the method is cheaper to call.)"""
         n = len(self.members)
         if not n:
             return self.reserved_bytes
@@ -258,6 +258,8 @@ class Instance:
             steps += (self._env._now - self.last_update_s) / self.step_s
         # context counts the first token, whose KV the first decode step writes
         return self._kv * (self.ctx_base + n * (steps - 1.0)) + n * self._state + self.reserved_bytes
+
+    mem_used_bytes = property(mem_used, doc="Decode KV memory in use now (see ``mem_used``).")
 
     def reserve(self, job: "Job") -> None:
         """Bind ``job`` here and reserve its KV (SGLang pre-allocates before the transfer)."""
@@ -280,7 +282,7 @@ class Instance:
             return False
         extra = 0.0 if job.req.rid in self.bound else job.mem_bytes
         growth = self._kv * self.cluster.decode_growth_tokens
-        return self.mem_used_bytes + extra + growth <= self.mem_capacity_bytes
+        return self.mem_used() + extra + growth <= self.mem_capacity_bytes
 
     def _advance_decode(self, now_s: float) -> None:
         if self.members and self.step_s > 0.0:
@@ -329,7 +331,7 @@ class Instance:
         sim = self.cluster.sim
         if (n > 1 or self.reserved_bytes > 0.0) and self._kv > 0.0:
             grow = self._kv * n
-            to_full = (self.mem_capacity_bytes * (1.0 - 1e-7) - self.mem_used_bytes - grow) / grow
+            to_full = (self.mem_capacity_bytes * (1.0 - 1e-7) - self.mem_used() - grow) / grow
             if to_full < steps_left:
                 steps_left = to_full if to_full > 0.0 else 0.0
         schedule(sim.env, steps_left * self.step_s, PRIO_COMPLETION, self._on_decode_event, self.decode_version)
@@ -369,7 +371,7 @@ class Instance:
         members = self.members
         limit = self.mem_capacity_bytes * (1.0 - 1e-6)
         while members and (len(members) > 1 or self.reserved_bytes > 0.0) \
-                and self.mem_used_bytes + kv * len(members) > limit:
+                and self.mem_used() + kv * len(members) > limit:
             k = max(range(len(members)), key=lambda i: members[i][1])
             _, _, job = members[k]
             members[k] = members[-1]

@@ -442,7 +442,7 @@ class Simulator:
                 return False
             if not c.instances[d.prefill_instance].accepts_prefill:
                 return False
-        elif not c.has_prefill_capacity:
+        elif not c.prefill_up():
             return False
         decode = self._home_list[req.rid] if d.decode_cluster is None else d.decode_cluster
         if not 0 <= decode < len(self.clusters) or self.clusters[decode].kind != PD:
