@@ -168,8 +168,12 @@ class Instance:
             batch.append(job)
             self.running.append(job)
             started.append(job)
-        if not queue and all(j.done_tokens + j.chunk_tokens >= j.new_tokens for j in self.running):
-            self.queued_work_s = 0.0  # nothing left to start: clear float drift
+        if not queue:
+            for j in self.running:  # (a loop: a generator costs more than its work here)
+                if j.done_tokens + j.chunk_tokens < j.new_tokens:
+                    break
+            else:
+                self.queued_work_s = 0.0  # nothing left to start: clear float drift
         self.batch = batch
         if not batch:
             return  # waits for held KV to leave (release_hold restarts it)

@@ -58,6 +58,9 @@ class Call:
         return self._value
 
 
+_new_call = object.__new__
+
+
 def schedule(
     env: simpy.Environment,
     delay_s: float,
@@ -66,8 +69,10 @@ def schedule(
     value: Any = None,
 ) -> None:
     """Run ``callback(call)`` after ``delay_s`` simulated seconds; ``call.value`` is ``value``."""
-    heappush(env._queue, (env._now + (delay_s if delay_s > 0.0 else 0.0), priority, next(env._eid),  # type: ignore[attr-defined]
-                          Call(callback, value)))
+    call = _new_call(Call)  # Call(callback, value) without the cost of a Python __init__ frame
+    call.callbacks = [callback]
+    call._value = value
+    heappush(env._queue, (env._now + (delay_s if delay_s > 0.0 else 0.0), priority, next(env._eid), call))  # type: ignore[attr-defined]
 
 
 def schedule_at(
