@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
 from prfaas_gym.benchmark.tasks import Task, get_task
+from prfaas_gym.benchmark.tuning import tuned_knobs
 from prfaas_gym.evaluation.stats import mean_ci
 
 BOUND_KEY = {"slo_attainment": "attainment_max", "goodput_rps": "goodput_rps_max"}
@@ -88,15 +89,18 @@ def is_heuristic(policy: str) -> bool:
 
 # ------------------------------------------------------------------------------- cells
 def evaluate_cell(task_id: str, policy: str, seed: int, *, n_requests: int | None = None,
-                  data_dir: str | None = None) -> dict:
-    """Run ``policy`` on ``task_id`` with ``seed``; the run's summary (numbers only)."""
-    from prfaas_gym.evaluation.compare import run_policy
+                  data_dir: str | None = None, knobs: dict | None = None) -> dict:
+    """Run ``policy`` on ``task_id`` with ``seed``; the run's summary (numbers only).
+    ``knobs``: parameters of a heuristic's tunable part (``benchmark.tuning.policy_specs``)."""
+    from prfaas_gym.api import build_simulator
+    from prfaas_gym.benchmark.tuning import policy_specs
 
     task = get_task(task_id)
     load = task.load
     if n_requests is not None:
         load["n_requests"] = n_requests
-    summary, _ = run_policy(task.scenario, policy, seed, data_dir=data_dir, **load)
+    router, prov = policy_specs(policy, knobs)
+    summary = build_simulator(task.scenario, router, prov, seed=seed, data_dir=data_dir, **load).run()
     return {k: v for k, v in summary.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
 
 
@@ -114,13 +118,13 @@ def bound_cell(task_id: str, seed: int, *, n_requests: int | None = None, data_d
 
 
 def benchmark_cell(cell: tuple, data_dir: Any = None) -> dict:
-    """``(task, kind, policy, seed, n_requests, commit)`` -> the cell's result (``map_tasks``
-    task function; ``commit`` only keys the journal)."""
-    task_id, kind, policy, seed, n_requests, _commit = cell
+    """``(task, kind, policy, seed, n_requests, commit, knobs_json)`` -> the cell's result
+    (``map_tasks`` task function; ``commit`` only keys the journal)."""
+    task_id, kind, policy, seed, n_requests, _commit, knobs = cell
     data = str(data_dir) if data_dir is not None else None
     if kind == "bound":
         return bound_cell(task_id, seed, n_requests=n_requests, data_dir=data)
-    return evaluate_cell(task_id, policy, seed, n_requests=n_requests, data_dir=data)
+    return evaluate_cell(task_id, policy, seed, n_requests=n_requests, data_dir=data, knobs=json.loads(knobs))
 
 
 def code_commit() -> str:
@@ -157,6 +161,7 @@ def run_benchmark(
     data_dir: str | Path | None = None,
     progress: Callable[[int, int], None] | None = None,
     backend: Any = None,
+    tuned: bool = True,
 ) -> dict:
     """Run the leaderboard; returns ``{"tasks": {id: table}, "runs": {id: rows}, "commit", ...}``.
 
@@ -169,6 +174,8 @@ def run_benchmark(
         n_requests: override the task's request count (smoke runs; the outputs say so).
         backend: a :class:`prfaas_gym.parallel.Backend` (default: serial); its ``resume_dir``
             is replaced by ``out_dir/journal``.
+        tuned: run heuristics with their knobs tuned for the task on its validation seeds
+            (``benchmark.tuning.TUNED_FILE``); ``False``: their defaults.
     """
     from dataclasses import replace
 
@@ -193,20 +200,25 @@ def run_benchmark(
         seeds = list(t.seeds.test[:test_seeds] if test_seeds else t.seeds.test)
         plan[t.id] = (pols, seeds)
     commit = code_commit()
-    cells = [(tid, kind, pol, seed, n_requests, commit)
+    knobs = {(tid, p): (tuned_knobs(tid, p) if tuned and is_heuristic(p) else {})
+             for tid, (pols, _) in plan.items() for p in pols}
+    cells = [(tid, kind, pol, seed, n_requests, commit,
+              "{}" if kind == "bound" else json.dumps(knobs[(tid, pol)], sort_keys=True))
              for tid, (pols, seeds) in plan.items() for seed in seeds
              for kind, pol in [("bound", "bound")] + [("policy", p) for p in pols]]
     backend = replace(backend or SERIAL, resume_dir=(Path(out_dir) / "journal").resolve(),
                       data_dir=Path(data_dir) if data_dir is not None else None)
     results = dict(zip([c[:4] for c in cells], map_tasks(benchmark_cell, cells, backend, progress=progress)))
 
-    settings = {"test_seeds": test_seeds, "n_requests": n_requests}
+    settings = {"test_seeds": test_seeds, "n_requests": n_requests, "tuned": tuned}
     doc: dict[str, Any] = {"tasks": {}, "runs": {}, "commit": commit, "settings": settings}
     for t in tasks:
         pols, seeds = plan[t.id]
         runs = {p: [results[(t.id, "policy", p, s)] for s in seeds] for p in pols}
         bounds = [results[(t.id, "bound", "bound", s)] for s in seeds]
         doc["tasks"][t.id] = task_table(t, runs, bounds)
+        doc["tasks"][t.id]["knobs"] = {p: knobs[(t.id, p)] for p in pols if is_heuristic(p)}
+        doc["tasks"][t.id]["tuned"] = tuned
         doc["runs"][t.id] = {"seeds": seeds, "policies": runs, "bounds": bounds}
     return doc
 
@@ -249,7 +261,10 @@ def task_table(task: Task, runs: dict[str, list[dict]], bounds: list[dict]) -> d
         fr = [_ratio(a, b) for a, b in zip(v, bound)]
         entry["fraction_of_bound"] = mean_ci(fr)["mean"]
         results[p] = entry
-    return {"metric": metric, "bound": mean_ci(bound), "best_heuristic": best, "results": results}
+    headroom = (mean_ci([_ratio(b, a) for a, b in zip(values[best], bound)]) if best is not None
+                else {"mean": math.nan, "ci95": [math.nan, math.nan]})
+    return {"metric": metric, "bound": mean_ci(bound), "best_heuristic": best,
+            "bound_over_best_heuristic": headroom, "results": results}
 
 
 # ------------------------------------------------------------------------------- outputs
@@ -297,9 +312,30 @@ def markdown_table(task: Task, table: dict, runs: dict) -> str:
         name = f"**{p}**" if p == table["best_heuristic"] else p
         lines.append(f"| {name} | {_ci(e)} | {_ci(e['ratio_to_best_heuristic'])} | {_f(e['fraction_of_bound'])} | "
                      + " | ".join(cols) + " |")
+    best = table["best_heuristic"]
+    if best is not None:
+        h = table["bound_over_best_heuristic"]
+        lines += ["", f"Best heuristic: **{best}**{' (tuned)' if table.get('knobs', {}).get(best) else ''}. "
+                  f"Bound / best heuristic (paired per seed): {_ci(h)}, i.e. at most "
+                  f"{_pct(h['mean'])} headroom for any policy on this task's metric."]
+    knobs = table.get("knobs") or {}
+    if not table.get("tuned", True):
+        lines += ["", "Heuristics ran with their default knobs (`--untuned`), not the tuned ones."]
+    elif knobs:
+        tuned = [f"`{p}`: " + ", ".join(f"{k}={v}" for k, v in k_.items()) for p, k_ in knobs.items() if k_]
+        same = [f"`{p}`" for p, k_ in knobs.items() if not k_]
+        lines += ["", "Knobs (tuned on the validation seeds, `prfaas_gym/benchmark/tuned_knobs.json`): "
+                  + ("; ".join(tuned) if tuned else "none moved")
+                  + (f"; defaults (no knobs, or the default won): {', '.join(same)}" if same else "") + "."]
     if task.notes:
         lines += ["", f"Note: {task.notes}"]
     return "\n".join(lines)
+
+
+def _pct(ratio: float) -> str:
+    if ratio is None or not math.isfinite(ratio):
+        return "-"
+    return f"{100 * (ratio - 1):+.1f}%"
 
 
 def _p90_all(per_seed: list[dict]) -> str:

@@ -150,9 +150,12 @@ _TASKS: tuple[Task, ...] = (
          "three PD regions with uneven traffic (0.5/0.3/0.2) sharing one PrfaaS cluster over a "
          "100 Gbps mesh; requests may be prefilled and decoded outside their home region",
          ROUTING, ("route",), n_requests=3000, bound_slot_s=2.0,
-         notes="The simulator's Router API places decode in any region (RouteDecision.decode_cluster, "
-               "KV over the inter-region links), but Routing-v1's action chooses the prefill slot only "
-               "(decode at home) and no registered heuristic places decode away from home yet."),
+         notes="Decode placement: `mooncake-conductor` and `least-loaded` choose the decode region "
+               "(knobs decode_placement / decode_spill_at, `policies/decode_placement.py`: home, or the "
+               "least-loaded region once home's decode slots are full; KV over the inter-region link), "
+               "tuned with their other knobs. At this load the fleet is prefill-bound (decode waits are "
+               "~0), so placement rarely triggers. Routing-v1's action still chooses the prefill slot "
+               "only (decode at home)."),
     Task("prfaas/link-outage-v1", "link_outage",
          "the case-study deployment whose cross-DC link fails twice (3 and 1 min) and runs at "
          "40% for 5 min: keep serving locally, recover after", ROUTING, ("route",), bound_slot_s=2.0,

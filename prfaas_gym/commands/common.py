@@ -95,7 +95,9 @@ def progress_bar(total: int, desc: str, unit: str = "req") -> tuple[Callable[[in
 
     bar = tqdm(total=total, desc=desc, unit=unit, file=sys.stderr, leave=False)
 
-    def update(done: int, _total: int) -> None:
+    def update(done: int, total_now: int) -> None:
+        if total_now != bar.total:  # callers that learn the total as they go
+            bar.total = total_now
         bar.update(done - bar.n)
 
     return update, bar.close

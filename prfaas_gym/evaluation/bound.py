@@ -35,6 +35,14 @@ simulator charges:
 * work may be preempted and split across instances and clusters; KV transfers, prefix
   pulls, link bandwidth, KV memory and faults are ignored; decode may run on any PD cluster.
 
+Closed-loop sessions (a follow-up turn arrives a think time after its parent *ended*, so
+when depends on the policy) are bounded as they are: each request's good attempt arrives in a
+window from its earliest possible arrival to its latest one given a good parent
+(:func:`arrival_windows`), and a follow-up of a parent that was not good gets a free part with
+no window and no capacity (a policy could have delayed it past everyone else), allowed only as
+far as its parent is not good: ``y_i + g_i <= 1``, ``g_i + y_parent <= 1``. Loose there, but a
+bound (``docs/policies.md``).
+
 ``roles="initial"`` keeps each PD cluster's starting prefill/decode split (right for routers
 run with the static provisioner, e.g. ``prfaas/Routing-v1``); ``roles="any"`` lets every PD
 instance time-share both roles (a bound for provisioners too).
@@ -203,27 +211,30 @@ def fluid_goodput_bound(sim: "Simulator", *, slot_s: float = 1.0, roles: str = "
         raise ValueError(f"roles: expected one of {', '.join(ROLE_MODES)}, got {roles!r}")
     if not sim.requests:
         raise ValueError("the workload has no requests")
-    if any(math.isnan(r.arrival_s) for r in sim.requests):
-        raise ValueError("bound: closed-loop turns arrive when their parent ends, which depends on the "
-                         "policy; the LP needs arrival times up front: bound the open-loop workload "
-                         "(workload.prefix.loop: open, evaluation.bound.open_loop)")
     t0 = time.perf_counter()
     lp = _FluidLP(sim, slot_s, roles)
     good_max, hopeless, variables = lp.solve()
     start, end = sim_window(sim)
-    measured = [start <= r.arrival_s <= end for r in sim.requests]
-    n_measured = sum(measured)
-    if all(measured):
+    if lp.closed_loop:
+        # a policy moves closed-loop arrivals, hence which requests the window holds and its
+        # end (the last arrival): count every request, over the shortest window a run can have
+        # (it ends no earlier than the last timed arrival less the cool-down)
         window_good = good_max
-    elif good_max >= len(sim.requests) - hopeless - 1e-6:
-        # every feasible request is fully good in the optimum: so is every measured one
-        window_good = float(n_measured - sum(1 for i in lp.hopeless_ids if measured[i]))
     else:
-        window_good = lp.solve(measured)[0]
+        measured = [start <= r.arrival_s <= end for r in sim.requests]
+        n_measured = sum(measured)
+        if all(measured):
+            window_good = good_max
+        elif good_max >= len(sim.requests) - hopeless - 1e-6:
+            # every feasible request is fully good in the optimum: so is every measured one
+            window_good = float(n_measured - sum(1 for i in lp.hopeless_ids if measured[i]))
+        else:
+            window_good = lp.solve(measured)[0]
     n = len(sim.requests)
     return GoodputBound(
         seed=sim.seed, requests=n, good_max=good_max, hopeless=hopeless,
-        last_arrival_s=max(r.arrival_s for r in sim.requests), attainment_max=good_max / n,
+        last_arrival_s=max(r.arrival_s for r in sim.requests if not math.isnan(r.arrival_s)),
+        attainment_max=good_max / n,
         window_good_max=window_good,
         goodput_rps_max=window_good / (end - start) if end > start else math.nan,
         slot_s=float(slot_s), roles=roles, cache_timing=lp.cache_timing, variables=variables,
@@ -253,26 +264,31 @@ class _FluidLP:
             return min(c.stm.prefill_s([(L - (cached if has else 0), cached if has else 0)])
                        for (c, _), has in zip(self.prefill_clusters, caching))
 
+        n = len(reqs)
+        self.step_s = [c.stm.decode_s(1, 0) for c, _ in self.decode_clusters]
         self.cache_timing = not chunked and any(caching) and bool(self.prefill_clusters)
+        # pass 1: any other prompt counts, whenever it came; a request's hit is at most this,
+        # so its prefill takes at least fastest_prefill_s(i, loose[i])
+        loose = (max_cached_tokens(reqs, needs_state, [-math.inf] * n, [math.inf] * n,
+                                   snapshot_interval=interval, continuations=continuations)
+                 if any(caching) else [0] * n)
+        fastest = [fastest_prefill_s(i, loose[i]) if self.prefill_clusters else 0.0 for i in range(n)]
+        self.fastest_loose = fastest  # the free part of a closed-loop turn may come any time later
+        self.closed_loop = any(math.isnan(r.arrival_s) for r in reqs)
+        self.earliest, self.latest = arrival_windows(sim, fastest, min(self.step_s, default=0.0))
         if any(caching):
             ttft = sim.scenario.ttft_slo_s
-            n = len(reqs)
-            # pass 1: any other prompt counts, whenever it came; a request's hit is at most this,
-            # so its prefill takes at least fastest_prefill_s(i, loose[i])
-            loose = max_cached_tokens(reqs, needs_state, [-math.inf] * n, [math.inf] * n,
-                                      snapshot_interval=interval, continuations=continuations)
-            fastest = [fastest_prefill_s(i, loose[i]) if self.prefill_clusters else 0.0 for i in range(n)]
-            # a good request starts prefill by arrival + TTFT SLO - its fastest prefill, and looks
-            # its prefix up then; a prompt is stored no sooner than its fastest prefill ends
-            lookup = [r.arrival_s + ttft - f for r, f in zip(reqs, fastest)]
-            ready = [r.arrival_s + (0.0 if chunked else f) for r, f in zip(reqs, fastest)]
+            # a good request starts prefill by its latest arrival + TTFT SLO - its fastest prefill,
+            # and looks its prefix up then; a prompt is stored no sooner than its fastest prefill
+            # ends after its earliest arrival
+            lookup = [lt + ttft - f for lt, f in zip(self.latest, fastest)]
+            ready = [e + (0.0 if chunked else f) for e, f in zip(self.earliest, fastest)]
             cached = max_cached_tokens(reqs, needs_state, ready, lookup,
                                        snapshot_interval=interval, continuations=continuations)
         else:
-            cached = [0] * len(reqs)
+            cached = [0] * n
         self.prefill_s = [[_prefill_work_s(c, r.input_tokens, k if has else 0) for r, k in zip(reqs, cached)]
                           for (c, _), has in zip(self.prefill_clusters, caching)]
-        self.step_s = [c.stm.decode_s(1, 0) for c, _ in self.decode_clusters]
 
     def solve(self, counted: Sequence[bool] | None = None) -> tuple[float, int, int]:
         """``(good requests at most, hopeless requests, LP variables)``; the objective counts
@@ -303,7 +319,7 @@ class _FluidLP:
             return row
 
         for i, req in enumerate(reqs):
-            a = req.arrival_s
+            a, a_late = self.earliest[i], self.latest[i]
             times = [p[i] for p in self.prefill_s]
             fastest = min(times, default=math.inf)
             steps = req.output_tokens - 1
@@ -312,7 +328,7 @@ class _FluidLP:
                 hopeless_ids.append(i)
                 upper[i] = 0.0
                 continue
-            first, last = int(a // slot_s), int((a + ttft) // slot_s)
+            first, last = int(a // slot_s), int((a_late + ttft) // slot_s)
             # sum of prefill fractions = y_i
             rows.append(2 * i); cols.append(i); vals.append(-1.0)
             for k, (cluster, _) in enumerate(self.prefill_clusters):
@@ -327,7 +343,7 @@ class _FluidLP:
             if steps <= 0 or not self.decode_clusters:
                 continue
             first = int((a + fastest) // slot_s)
-            last = int((a + ttft + steps * tpot) // slot_s)
+            last = int((a_late + ttft + steps * tpot) // slot_s)
             # sum of decode occupancy fractions = y_i (occupancy = steps x step, one slot at a time)
             rows.append(2 * i + 1); cols.append(i); vals.append(-1.0)
             for k, (cluster, _) in enumerate(self.decode_clusters):
@@ -349,8 +365,25 @@ class _FluidLP:
         if self.roles == "any":
             cap_rows, cap_cols, cap_vals, b_cap = _share_pd_instances(
                 sim, cap_index, cap_rows, cap_cols, cap_vals, b_cap, slot_s)
+        # closed-loop turns: a free part g_i (no window, no capacity) allowed only as far as the
+        # parent is not good within its own window: y_i + g_i <= 1, g_i + y_parent <= 1
+        free = [i for i, r in enumerate(reqs) if math.isnan(r.arrival_s) and r.parent_rid >= 0]
+        base_row, b_free = len(b_cap), []
+        for k, i in enumerate(free):
+            col = nv + k
+            upper.append(1.0 if self.fastest_loose[i] <= ttft else 0.0)
+            for row_cols in ((i, col), (col, reqs[i].parent_rid)):
+                row = base_row + len(b_free)
+                for c in row_cols:
+                    cap_rows.append(row); cap_cols.append(c); cap_vals.append(1.0)
+                b_free.append(1.0)
+        nv += len(free)
+        b_cap = np.concatenate([b_cap, np.asarray(b_free, dtype=float)])
         objective = np.zeros(nv)
-        objective[:n] = -1.0 if counted is None else -np.asarray(counted, dtype=float)
+        weight = -1.0 if counted is None else -np.asarray(counted, dtype=float)
+        objective[:n] = weight
+        if free:
+            objective[nv - len(free):] = weight if counted is None else weight[free]
         a_eq = sparse.csr_matrix((vals, (rows, cols)), shape=(2 * n, nv))
         a_ub = sparse.csr_matrix((cap_vals, (cap_rows, cap_cols)), shape=(len(b_cap), nv))
         bounds = np.column_stack([np.zeros(nv), np.asarray(upper)])
@@ -360,6 +393,64 @@ class _FluidLP:
             raise RuntimeError(f"bound: the LP solver failed ({res.message})")
         self.hopeless_ids = hopeless_ids
         return float(-res.fun), hopeless, nv
+
+
+def arrival_windows(sim: "Simulator", fastest_prefill_s: Sequence[float],
+                    min_step_s: float) -> tuple[list[float], list[float]]:
+    """``(earliest, latest)`` arrival of each request's good attempt, for the LP's windows.
+
+    A timed request (open-loop, or a conversation's first turn) arrives at its time; a
+    closed-loop follow-up (``arrival_s`` nan) a think time after its parent ended, so no
+    sooner than the parent's earliest arrival + its fastest prefill + ``(output - 1)`` steps
+    at ``min_step_s``; and, when the parent was good (ended by its arrival + TTFT SLO +
+    ``(output - 1)`` x TPOT SLO), no later than the parent's latest arrival + that. A
+    conversation's rejected turn is resent after a backoff (``on_reject: retry``), so a good
+    attempt may come up to the sum of the backoffs later. A follow-up of a parent that was not
+    good has no latest arrival: the LP gives it a free part (:meth:`_FluidLP.solve`).
+
+    Raises:
+        ValueError: retries with faults (a fault rejects a request late, so its retry has no
+            latest arrival even when every earlier turn was good).
+    """
+    reqs = sim.requests
+    sc = sim.scenario
+    clock = sim.sessions
+    retry = clock is not None and clock.policy.action == "retry" and clock.policy.max_retries > 0
+    backoff = sum(clock.policy.backoff_s_after(k) for k in range(clock.policy.max_retries)) if retry else 0.0
+    if retry and sc.faults:
+        raise ValueError("bound: retried turns with faults have no latest arrival (a fault rejects late); "
+                         "bound the workload without faults or without on_reject: retry")
+    earliest = [math.nan] * len(reqs)
+    latest = [math.nan] * len(reqs)
+    for i in _parents_first(reqs):
+        r = reqs[i]
+        delay = backoff if r.session_id >= 0 else 0.0
+        if not math.isnan(r.arrival_s):
+            earliest[i], latest[i] = r.arrival_s, r.arrival_s + delay
+            continue
+        p = reqs[r.parent_rid]
+        steps = max(p.output_tokens - 1, 0)
+        earliest[i] = earliest[p.rid] + fastest_prefill_s[p.rid] + steps * min_step_s + r.think_s
+        latest[i] = latest[p.rid] + sc.ttft_slo_s + steps * sc.tpot_slo_s + r.think_s + delay
+    return earliest, latest
+
+
+def _parents_first(reqs: Sequence[Request]) -> list[int]:
+    """Request indices, every closed-loop turn after its parent."""
+    order, seen = [], set()
+    for i in range(len(reqs)):
+        chain = []
+        j = i
+        while j not in seen and math.isnan(reqs[j].arrival_s) and reqs[j].parent_rid >= 0:
+            chain.append(j)
+            j = reqs[j].parent_rid
+        if j not in seen:
+            seen.add(j)
+            order.append(j)
+        for k in reversed(chain):
+            seen.add(k)
+            order.append(k)
+    return order
 
 
 def _capacities(sim: "Simulator", roles: str) -> tuple[list, list]:
@@ -423,21 +514,22 @@ def goodput_upper_bound(
     roles: str = "initial",
 ) -> GoodputBound:
     """:func:`fluid_goodput_bound` for a scenario's workload with ``seed`` (same workload as
-    ``compare``/``simulate`` with that seed). Closed-loop sessions are bounded with their
-    open-loop timing (:func:`open_loop`): the LP needs every arrival time up front."""
+    ``compare``/``simulate`` with that seed), closed-loop sessions included (their turns'
+    arrival windows: :func:`arrival_windows`)."""
     from prfaas_gym.api import build_simulator
     from prfaas_gym.scenario import load_scenario
 
     if not hasattr(scenario, "workload"):
         scenario = load_scenario(scenario)
-    sim = build_simulator(open_loop(scenario), seed=seed, data_dir=data_dir, n_requests=n_requests,
+    sim = build_simulator(scenario, seed=seed, data_dir=data_dir, n_requests=n_requests,
                           rate_rps=rate_rps, duration_s=duration_s)
     return fluid_goodput_bound(sim, slot_s=slot_s, roles=roles)
 
 
 def open_loop(scenario):
     """``scenario`` with closed-loop sessions replaced by their open-loop timing (every turn at
-    its drawn arrival time), the workload the bound can be computed for; others unchanged."""
+    its drawn arrival time); others unchanged. (The bound no longer needs it: the LP of the
+    open-loop timing is not a bound for the closed-loop run.)"""
     import copy
     import dataclasses
 

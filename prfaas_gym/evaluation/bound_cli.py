@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from typing import Any
 
 from prfaas_gym.commands.common import (
@@ -54,7 +53,6 @@ def bound_task(task: tuple, data_dir: Any = None) -> dict:
 
 def run_bound(args: argparse.Namespace) -> int:
     """Handler of ``bound``."""
-    from prfaas_gym.evaluation.bound import open_loop
     from prfaas_gym.evaluation.stats import mean_ci
     from prfaas_gym.scenario import load_scenario
 
@@ -62,12 +60,7 @@ def run_bound(args: argparse.Namespace) -> int:
     if not args.slot_s > 0:
         raise ValueError("--slot-s: must be > 0")
     policies = [s.strip() for s in (args.policies or "").split(",") if s.strip()]
-    loaded = load_scenario(args.scenario)
-    # the LP needs arrival times up front: bound (and measure the policies on) open-loop turns
-    scenario = open_loop(loaded)
-    if scenario is not loaded:
-        print(f"bound: {loaded.name}: closed-loop sessions bounded and measured with open-loop "
-              "timing (workload.prefix.loop: open)", file=sys.stderr)
+    scenario = load_scenario(args.scenario)  # closed-loop sessions as they are (bound.arrival_windows)
     backend = backend_from_args(args, resolve_data_dir(args.data_dir))
     seeds = list(range(args.seed_offset, args.seed_offset + args.seeds))
     workload = dict(n_requests=args.requests, rate_rps=args.rate, duration_s=args.duration_s)

@@ -10,6 +10,10 @@ Early rejection (Mooncake's HTTP 429): a request is refused when even the best p
 TTFT exceeds ``reject_ttft_factor x`` the TTFT SLO, or when its decode cluster is predicted
 to be overloaded: requests already bound for it (decoding, waiting for a decode slot, or
 in prefill/transfer) exceed ``reject_decode_factor x`` its decode slots.
+
+Decode placement (several PD regions): home by default; ``decode_placement="least-loaded"``
+spills decode to the least-loaded region when home's decode slots are full
+(``policies.decode_placement``); the decode-overload rejection then judges that region.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import math
 from typing import TYPE_CHECKING, Any
 
 from prfaas_gym.policies.base import PolicyBase, candidate_prefill_clusters
+from prfaas_gym.policies.decode_placement import DecodePlacement
 from prfaas_gym.sim.router import REJECT, RouteDecision
 
 if TYPE_CHECKING:
@@ -55,6 +60,8 @@ class ConductorRouter(PolicyBase):
         balance_threshold_s: a pull must save more than this to be chosen.
         reject_ttft_factor: reject when best predicted TTFT > factor x SLO (``inf``: never).
         reject_decode_factor: reject when predicted decode load > factor x decode slots.
+        decode_placement, decode_spill_at: where decode runs with several PD clusters
+            (``policies.decode_placement``: ``home``, or ``least-loaded`` past the spill load).
     """
 
     name = "mooncake-conductor"
@@ -66,6 +73,8 @@ class ConductorRouter(PolicyBase):
         balance_threshold_s: float = 0.1,
         reject_ttft_factor: float = 1.0,
         reject_decode_factor: float = 2.0,
+        decode_placement: str = "home",
+        decode_spill_at: float = 1.0,
     ) -> None:
         if not ttft_slo_s > 0:
             raise ValueError("ttft_slo_s: must be > 0")
@@ -73,6 +82,7 @@ class ConductorRouter(PolicyBase):
         self.balance_threshold_s = float(balance_threshold_s)
         self.reject_ttft_factor = float(reject_ttft_factor)
         self.reject_decode_factor = float(reject_decode_factor)
+        self.placement = DecodePlacement(decode_placement, decode_spill_at)
 
     @classmethod
     def from_scenario(cls, scenario: Any, **params: Any) -> "ConductorRouter":
@@ -108,7 +118,10 @@ class ConductorRouter(PolicyBase):
         ttft, cluster, pull = best
         if ttft > self.reject_ttft_factor * self.ttft_slo_s:
             return REJECT
-        slots = decode_slots(view, home)
-        if not math.isinf(self.reject_decode_factor) and decode_load(view, home) >= self.reject_decode_factor * max(slots, 1):
+        decode = self.placement.choose(req, view, cluster)
+        dc = home if decode is None else decode
+        slots = decode_slots(view, dc)
+        if not math.isinf(self.reject_decode_factor) and decode_load(view, dc) >= self.reject_decode_factor * max(slots, 1):
             return REJECT
-        return RouteDecision(prefill_cluster=cluster, pull_from=pull)
+        self.placement.record(req, view, decode)
+        return RouteDecision(prefill_cluster=cluster, pull_from=pull, decode_cluster=decode)

@@ -39,7 +39,9 @@ def test_run_json_shape_and_statistics(tmp_path, capsys, clean_commit):
     doc = json.loads(capsys.readouterr().out)
     assert set(doc) == {"tasks"}
     table = doc["tasks"][TASK]
-    assert set(table) == {"metric", "bound", "best_heuristic", "results"}
+    assert set(table) == {"metric", "bound", "best_heuristic", "results",
+                          "bound_over_best_heuristic", "knobs", "tuned"}  # the keys, then ours
+    assert table["tuned"] is True and set(table["knobs"]) == set(POLICIES.split(","))
     assert table["metric"] == "slo_attainment"
     assert set(table["bound"]) == {"mean", "ci95"}
     assert set(table["results"]) == set(POLICIES.split(","))
@@ -60,6 +62,8 @@ def test_run_json_shape_and_statistics(tmp_path, capsys, clean_commit):
         fr = [a["slo_attainment"] / b["attainment_max"] for a, b in zip(per[p], runs["bounds"])]
         assert table["results"][p]["fraction_of_bound"] == pytest.approx(sum(fr) / len(fr))
     assert runs["seeds"] == list(get_task(TASK).seeds.test[:2])
+    head = [b["attainment_max"] / a["slo_attainment"] for a, b in zip(per[best], runs["bounds"])]
+    assert table["bound_over_best_heuristic"]["mean"] == pytest.approx(sum(head) / len(head))
     for name in ("leaderboard.md", "leaderboard.json", "runs.csv"):
         assert (out / "prfaas_paper-steady-v1" / name).is_file()
     text = doc_md.read_text()
