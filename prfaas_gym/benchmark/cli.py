@@ -13,7 +13,7 @@ DOC_COMMAND = "prfaas-gym benchmark run --data-dir $PRFAAS_DATA_DIR --doc docs/b
 
 
 def add_benchmark_parser(sub) -> argparse.ArgumentParser:
-    """Register ``benchmark`` with its ``list`` and ``run`` subcommands."""
+    """Register ``benchmark`` with its ``list``, ``run`` and ``tune`` subcommands."""
     p = sub.add_parser("benchmark", help="benchmark tasks and the leaderboard",
                        description="Versioned benchmark tasks (scenario + load + decision interface + "
                                    "metric + seed splits + bound) and their leaderboard; docs/benchmark.md.")
@@ -42,13 +42,9 @@ def add_benchmark_parser(sub) -> argparse.ArgumentParser:
     rp.add_argument("--doc", default=None, metavar="MD",
                     help="also write the full leaderboard page (docs/benchmark.md) to this file")
     rp.add_argument("--json", action="store_true", help="print one JSON object")
-    rp.add_argument("--workers", type=int, default=None, metavar="N",
-                    help="parallel worker processes (default 1: serial); with --backend ray, its CPUs")
-    rp.add_argument("--backend", choices=BACKENDS, default="local", help="local (default) or ray")
-    rp.add_argument("--address", default=None, metavar="ADDR", help="Ray cluster to join (--backend ray)")
     rp.add_argument("--untuned", action="store_true",
                     help="run heuristics with their default knobs, not the ones tuned per task")
-    add_data_dir_argument(rp)
+    _add_backend_arguments(rp)
     rp.set_defaults(func=run_run)
 
     tp = bsub.add_parser("tune", help="tune every heuristic's knobs per task on its validation seeds",
@@ -70,13 +66,18 @@ def add_benchmark_parser(sub) -> argparse.ArgumentParser:
     tp.add_argument("--out", default=None, metavar="JSON",
                     help="tuned-knobs file to update (default: prfaas_gym/benchmark/tuned_knobs.json)")
     tp.add_argument("--json", action="store_true", help="print the tuned entries as one JSON object")
-    tp.add_argument("--workers", type=int, default=None, metavar="N",
-                    help="parallel worker processes (default 1: serial)")
-    tp.add_argument("--backend", choices=BACKENDS, default="local", help="local (default) or ray")
-    tp.add_argument("--address", default=None, metavar="ADDR", help="Ray cluster to join (--backend ray)")
-    add_data_dir_argument(tp)
+    _add_backend_arguments(tp)
     tp.set_defaults(func=run_tune)
     return p
+
+
+def _add_backend_arguments(p: argparse.ArgumentParser) -> None:
+    """``--workers``, ``--backend``, ``--address`` and ``--data-dir`` of ``run`` and ``tune``."""
+    p.add_argument("--workers", type=int, default=None, metavar="N",
+                   help="parallel worker processes (default 1: serial); with --backend ray, its CPUs")
+    p.add_argument("--backend", choices=BACKENDS, default="local", help="local (default) or ray")
+    p.add_argument("--address", default=None, metavar="ADDR", help="Ray cluster to join (--backend ray)")
+    add_data_dir_argument(p)
 
 
 def _task_ids(arg: str | None, data_dir) -> list[str]:
