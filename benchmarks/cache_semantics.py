@@ -5,7 +5,7 @@ computed prefill tokens (prompt tokens prefill actually computed, summed over re
 started prefill), goodput, SLO attainment, TTFT p50/p90, TPOT p90 and rejections (means over
 the seeds).
 
-    python benchmarks/cache_semantics.py --seeds 0 1 2 [--set clusters.0.prefill.max_batch=1 ...]
+    python benchmarks/cache_semantics.py --seeds 0 1 2 [--set "clusters[0].prefill.max_batch=1" ...]
 
 ``--set`` applies scenario overrides to every scenario (the loader's dotted syntax), so one
 checkout measures a mechanism switched on and off.
