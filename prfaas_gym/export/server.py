@@ -195,7 +195,9 @@ def _serve_worker(server: Any, sock: socket.socket) -> None:
 class Service:
     """An ASGI app on a bound socket, under :class:`ServiceLimits`.
 
-    ``loop``: uvicorn's event loop (``"auto"``: uvloop when installed, else asyncio).
+    ``loop``: uvicorn's event loop, ``"asyncio"`` (default) or ``"uvloop"`` (cheaper per
+    request, but on the loaded 2-core machine it left a few of 64 clients waiting 1.4-2 s;
+    docs/security.md).
     ``workers``: processes serving the app (``run`` only; each has its own event loop and
     its own ``SO_REUSEPORT`` socket of the one port, the parent supervises). The limits hold
     per worker.
@@ -205,7 +207,7 @@ class Service:
     """
 
     def __init__(self, app: Any, host: str = "127.0.0.1", port: int = 8000,
-                 limits: ServiceLimits | None = None, loop: str = "auto", workers: int = 1) -> None:
+                 limits: ServiceLimits | None = None, loop: str = "asyncio", workers: int = 1) -> None:
         try:
             import uvicorn
         except ModuleNotFoundError:

@@ -145,12 +145,12 @@ def parse_route_body(bundle: RouterBundle, body: Any) -> tuple[ClusterSnapshot, 
         "ttft_slo_s": _number(snap, "ttft_slo_s", "snapshot.ttft_slo_s", m["ttft_slo_s"]),
         "tpot_slo_s": _number(snap, "tpot_slo_s", "snapshot.tpot_slo_s", m["tpot_slo_s"]),
     }
-    names = [f"snapshot.{f}" for f in _LIST_FIELDS] + ["request.cached_tokens", "request.slot_service_s"]
     sizes = [n_slots] * 2 + [n_c] * 4 + [n_l] * 3 + [n_c, n_slots]
     raw = [snap.get(f) for f in _LIST_FIELDS]
     raw += [req.get("cached_tokens", [0] * n_c), req.get("slot_service_s")]
     lists = _plain_lists(raw, sizes)
     if lists is None:  # something is off: find it, field by field
+        names = [f"snapshot.{f}" for f in _LIST_FIELDS] + ["request.cached_tokens", "request.slot_service_s"]
         lists = [_numbers(v, name, n) for v, name, n in zip(raw, names, sizes)]
     wait = _wait_times(snap.get("slot_wait_s"), n_slots)
     if wait is None:
