@@ -212,3 +212,27 @@ def test_rotary_follows_the_attention_kind() -> None:
     assert AttentionSpec(kind="mla", num_heads=32, kv_lora_rank=512, qk_nope_head_dim=128, qk_rope_head_dim=64,
                          v_head_dim=128, variant="nope").rotary_dims == (0, 0)
     assert [g.attention.rotary_dims for g in get_model("kimi-linear-48b").layers] == [(0, 0)] * 3
+
+
+@needs_aic
+def test_mla_moe_and_kda_steps_meet_the_target_against_the_database() -> None:
+    """Issue #17: DeepSeek-V3 (MLA + MoE) and Kimi-Linear (KDA) full steps within 5% MAPE, max 12%."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+    import perf_engine_table as table
+    from prfaas_gym.perf.aic_tables import AicTables
+
+    grid = table.GRID
+    table.GRID = tuple((n, g) for n, g in grid if n in ("deepseek-v3", "kimi-linear-48b"))
+    try:
+        rows = table.collect({h: AicTables.for_hardware(SHARED / "data", h) for h in ("h100-sxm", "h200-sxm")}, "vllm")
+    finally:
+        table.GRID = grid
+    groups: dict[tuple, list[float]] = {}
+    for r in rows:
+        groups.setdefault((r["gpu"], r["model"], r["tp"], r["phase"]), []).append(
+            abs(r["step"] / sum(r["db"].values()) - 1.0))
+    assert len(groups) == 12
+    for key, errs in groups.items():
+        assert sum(errs) / len(errs) < 0.05 and max(errs) < 0.12, key
