@@ -53,6 +53,7 @@ FUSED_BYTES_ROTARY = 4.0
 FUSED_BYTES_FFN = 6.0
 """``silu_and_mul``: reads gate and up (4 bytes), writes the product (2) per FFN element."""
 
+
 @dataclass(frozen=True, slots=True)
 class Work:
     """Total FLOPs and HBM bytes of one step, per GPU (for ceilings and reports)."""
