@@ -57,6 +57,55 @@ def cap_from_unit(u: float) -> float:
     return 0.05 + 0.95 * (u + 1.0) * 0.5
 
 
+def reference_rps(sim: Any) -> float:
+    """The rate that encodes as 0.5: requests known up front over their arrival span (closed-loop
+    turns have no arrival time yet)."""
+    reqs = sim.requests
+    span = max((r.arrival_s for r in reqs if r.arrival_s == r.arrival_s), default=0.0)
+    return len(reqs) / span if span > 0 else 1.0
+
+
+def provision_masks(sim: Any, pd_clusters: list[int]) -> list[np.ndarray]:
+    """Per PD cluster, which of fewer / keep / more prefill instances is valid now: each role
+    keeps at least one (non-failed) instance."""
+    out = []
+    for c in pd_clusters:
+        cl = sim.clusters[c] if sim is not None else None
+        if cl is None:
+            out.append(np.ones(3, dtype=np.int8))
+            continue
+        pf = cl.prefill_count()
+        dec = sum(1 for i in cl.instances if i.state != FAILED and i.target_role != PREFILL)
+        out.append(np.array([pf >= 2, 1, dec >= 2], dtype=np.int8))
+    return out
+
+
+def window_stats(arrived: Any, start: int, now: float, span_s: float, threshold: float, ref_rps: float,
+                 threshold_max: float, o: Outcome) -> tuple[WindowStats, int]:
+    """The last interval's :class:`WindowStats` from the arrivals ``arrived[start:]`` up to
+    ``now`` and the requests that ended in it (``o``); returns it and the next start index."""
+    k, n = start, len(arrived)
+    cnt = long_ = 0
+    tokens = 0.0
+    while k < n and arrived[k].arrival_s <= now:
+        r = arrived[k]
+        cnt += 1
+        tokens += r.input_tokens
+        if r.input_tokens - r.cached_tokens > threshold:
+            long_ += 1
+        k += 1
+    ended = o.good + o.missed + o.rejected
+    return WindowStats(
+        arrival_rps=cnt / span_s if span_s > 0 else 0.0,
+        ref_rps=ref_rps,
+        mean_input_tokens=tokens / cnt if cnt else 0.0,
+        long_frac=long_ / cnt if cnt else 0.0,
+        good_frac=o.good / ended if ended else 0.0,
+        reject_frac=o.rejected / ended if ended else 0.0,
+        threshold_frac=threshold / threshold_max,
+    ), k
+
+
 class ControlEnvBase(PrfaasEnvBase):
     """Common base of the periodic-control envs (not registered itself)."""
 
@@ -106,10 +155,7 @@ class ControlEnvBase(PrfaasEnvBase):
         self.router = ThresholdRouter(self.scenario.default_threshold_tokens)
         sim = self._reset_sim(seed, options, router=self.router)
         self._reader = SnapshotReader(sim, self.slots)
-        reqs = sim.requests
-        # closed-loop turns have no arrival time yet: the span of those known up front
-        span = max((r.arrival_s for r in reqs if r.arrival_s == r.arrival_s), default=0.0)
-        self._ref_rps = len(reqs) / span if span > 0 else 1.0
+        self._ref_rps = reference_rps(sim)
         self._arrived = 0
         self._win_start = 0.0
         obs = self._observe(Outcome())
@@ -163,16 +209,7 @@ class ControlEnvBase(PrfaasEnvBase):
     def _provision_masks(self) -> list[np.ndarray]:
         """Per PD cluster, which of fewer / keep / more prefill instances is valid now: each
         role keeps at least one (non-failed) instance."""
-        out = []
-        for c in self.pd_clusters:
-            cl = self.sim.clusters[c] if self.sim is not None else None
-            if cl is None:
-                out.append(np.ones(3, dtype=np.int8))
-                continue
-            pf = cl.prefill_count()
-            dec = sum(1 for i in cl.instances if i.state != FAILED and i.target_role != PREFILL)
-            out.append(np.array([pf >= 2, 1, dec >= 2], dtype=np.int8))
-        return out
+        return provision_masks(self.sim, self.pd_clusters)
 
     def _apply_provision(self, action: Any, masks: list[np.ndarray]) -> int:
         """Apply the provisioning part (one 0/1/2 per PD cluster); invalid entries (not an
@@ -200,34 +237,11 @@ class ControlEnvBase(PrfaasEnvBase):
         return a
 
     def _observe(self, o: Outcome) -> np.ndarray:
-        sim = self.sim
-        now = sim.env.now
-        reqs = sim.arrived
-        k = self._arrived
-        n = len(reqs)
-        t = self.router.threshold_tokens
-        cnt = long_ = 0
-        tokens = 0.0
-        while k < n and reqs[k].arrival_s <= now:
-            r = reqs[k]
-            cnt += 1
-            tokens += r.input_tokens
-            if r.input_tokens - r.cached_tokens > t:
-                long_ += 1
-            k += 1
-        self._arrived = k
-        span = now - self._win_start
+        now = self.sim.env.now
+        win, self._arrived = window_stats(self.sim.arrived, self._arrived, now, now - self._win_start,
+                                          self.router.threshold_tokens, self._ref_rps,
+                                          self.threshold_max_tokens, o)
         self._win_start = now
-        ended = o.good + o.missed + o.rejected
-        win = WindowStats(
-            arrival_rps=cnt / span if span > 0 else 0.0,
-            ref_rps=self._ref_rps,
-            mean_input_tokens=tokens / cnt if cnt else 0.0,
-            long_frac=long_ / cnt if cnt else 0.0,
-            good_frac=o.good / ended if ended else 0.0,
-            reject_frac=o.rejected / ended if ended else 0.0,
-            threshold_frac=t / self.threshold_max_tokens,
-        )
         return encode_control_obs(self._view(self._reader.read()), win)
 
     # ------------------------------------------------------------------ controls

@@ -21,10 +21,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from prfaas_gym.env.observation import WindowStats, control_feature_names, encode_control_obs
+from prfaas_gym.env.control import provision_masks, reference_rps, window_stats
+from prfaas_gym.env.observation import control_feature_names, encode_control_obs
 from prfaas_gym.env.rewards import Outcome, tally
 from prfaas_gym.env.snapshot import SLOT_REJECT, SnapshotReader, SnapshotView, build_slots
-from prfaas_gym.sim.instance import FAILED, PREFILL
 
 if TYPE_CHECKING:
     from prfaas_gym.policies.trained.router import ObsNormalizer
@@ -79,9 +79,7 @@ class LearnedProvisioner:
         self._reader = SnapshotReader(sim, slots)
         self._view = SnapshotView(self.snapshot_staleness_s, self.snapshot_noise,
                                   np.random.default_rng([self.seed, 0x5EED]))
-        reqs = sim.requests
-        span = max((r.arrival_s for r in reqs if r.arrival_s == r.arrival_s), default=0.0)
-        self._ref_rps = len(reqs) / span if span > 0 else 1.0
+        self._ref_rps = reference_rps(sim)
         self._ended: list = []
         self._ended_idx = 0
         sim.on_request_end.append(self._ended.append)
@@ -99,44 +97,15 @@ class LearnedProvisioner:
         sc = sim.scenario
         self._ended_idx = tally(self._ended, self._ended_idx, sc.ttft_slo_s, sc.tpot_slo_s, o, latency=False)
         t = float(getattr(sim.router, "threshold_tokens", sc.default_threshold_tokens))
-        reqs = sim.arrived
-        k, n = self._arrived, len(reqs)
-        cnt = long_ = 0
-        tokens = 0.0
-        while k < n and reqs[k].arrival_s <= now:
-            r = reqs[k]
-            cnt += 1
-            tokens += r.input_tokens
-            if r.input_tokens - r.cached_tokens > t:
-                long_ += 1
-            k += 1
-        self._arrived = k
-        span = now - self._win_start
+        win, self._arrived = window_stats(sim.arrived, self._arrived, now, now - self._win_start, t,
+                                          self._ref_rps, self.threshold_max_tokens, o)
         self._win_start = now
-        ended = o.good + o.missed + o.rejected
-        win = WindowStats(
-            arrival_rps=cnt / span if span > 0 else 0.0, ref_rps=self._ref_rps,
-            mean_input_tokens=tokens / cnt if cnt else 0.0, long_frac=long_ / cnt if cnt else 0.0,
-            good_frac=o.good / ended if ended else 0.0, reject_frac=o.rejected / ended if ended else 0.0,
-            threshold_frac=t / self.threshold_max_tokens,
-        )
         return encode_control_obs(self._view(self._reader.read()), win)
-
-    @staticmethod
-    def masks(sim: "Simulator") -> list[np.ndarray]:
-        """Per PD cluster, which of fewer / keep / more is valid (the env's mask)."""
-        out = []
-        for c in sim.pd_clusters:
-            cl = sim.clusters[c]
-            pf = cl.prefill_count()
-            dec = sum(1 for i in cl.instances if i.state != FAILED and i.target_role != PREFILL)
-            out.append(np.array([pf >= 2, 1, dec >= 2], dtype=np.int8))
-        return out
 
     # ------------------------------------------------------------------ decision
     def provision(self, view: "Simulator") -> dict[int, int] | None:
         obs = self.observe(view)
-        masks = self.masks(view)
+        masks = provision_masks(view, view.pd_clusters)
         x = self.normalizer(obs) if self.normalizer is not None else obs
         if self.maskable:
             a, _ = self.policy.predict(x, deterministic=True, action_masks=np.concatenate(masks))
