@@ -19,6 +19,9 @@ def add_live_parsers(sub) -> None:
     p.add_argument("--scrape-interval-s", type=float, default=0.5, help="engine /metrics scrape period (0.5)")
     p.add_argument("--policy-url", default=None, metavar="URL",
                    help="ask a `prfaas-gym serve` at URL instead of deciding in-process (falls back when it fails)")
+    p.add_argument("--time-scale", type=float, default=1.0,
+                   help="wall seconds per modelled second of the router's clock: match stub engines run with "
+                        "--time-scale (default 1: real engines)")
     p.add_argument("--dynamo", action="store_true",
                    help="book decisions in NVIDIA Dynamo's SelectionService, which also makes the fallback choice")
     p.set_defaults(func=run_gateway)
@@ -51,15 +54,18 @@ def run_gateway(args: argparse.Namespace) -> int:
         raise ValueError(f"--port: expected 0..65535, got {args.port}")
     if not 0.01 <= args.scrape_interval_s <= 3600:
         raise ValueError(f"--scrape-interval-s: expected 0.01..3600, got {args.scrape_interval_s}")
+    if not 1e-9 <= args.time_scale <= 100:
+        raise ValueError(f"--time-scale: expected 1e-9..100, got {args.time_scale}")
     bundle, topo = _load(args)
+    clock = _scaled_clock(args.time_scale)
     policy = RemotePolicy(args.policy_url, timeout_s=topo.decision_timeout_s) if args.policy_url else None
     log = configure_logging()
     if args.dynamo:
         from prfaas_gym.live.dynamo import DynamoRouter
 
-        router = DynamoRouter(topo, bundle, policy=policy)
+        router = DynamoRouter(topo, bundle, policy=policy, clock=clock)
     else:
-        router = LiveRouter(topo, bundle, policy=policy)
+        router = LiveRouter(topo, bundle, policy=policy, clock=clock)
     gw = Gateway(router, scrape_interval_s=args.scrape_interval_s, log=log)
     try:
         service = Service(gw.app(), args.host, args.port)
@@ -71,6 +77,16 @@ def run_gateway(args: argparse.Namespace) -> int:
           f"(/v1/completions, /v1/chat/completions, /metrics, /health; Ctrl-C stops)", flush=True)
     service.run()
     return 0
+
+
+def _scaled_clock(time_scale: float):
+    """Modelled seconds since start: wall time / ``time_scale``."""
+    import time
+
+    t0 = time.monotonic()
+    if time_scale == 1.0:
+        return time.monotonic
+    return lambda: (time.monotonic() - t0) / time_scale
 
 
 def run_stub_engines(args: argparse.Namespace) -> int:

@@ -69,7 +69,8 @@ class Gateway:
         self.m_inflight = Gauge("prfaas_gateway_in_flight", "Requests being served", registry=self.registry)
         self.decision_log: deque[tuple[str, LiveDecision]] = deque(maxlen=100_000)
         self._ids = itertools.count()
-        self._client: Any = None
+        self._client: Any = None  # scrapes
+        self._pools: dict[str, Any] = {}  # worker URL -> its own connection pool
         self._scraper: asyncio.Task | None = None
 
     async def _ensure_started(self) -> None:
@@ -81,9 +82,15 @@ class Gateway:
 
         # created in the serving loop, on the first request (the Service runs without lifespan)
         start = getattr(self.router, "start", None)
-        self._client = client = httpx.AsyncClient(
-            timeout=httpx.Timeout(self.upstream_timeout_s, connect=5.0),
-            limits=httpx.Limits(max_connections=1024, max_keepalive_connections=256))
+        # one pool per worker: httpcore scans every connection of a pool for each request
+        import ssl
+
+        timeout = httpx.Timeout(self.upstream_timeout_s, connect=5.0)
+        tls = ssl.create_default_context()  # one context: building one per pool costs ~0.1 s each
+        for w in self.router.state.workers:
+            self._pools[w.url] = httpx.AsyncClient(timeout=timeout, verify=tls, limits=httpx.Limits(
+                max_connections=512, max_keepalive_connections=128))
+        self._client = client = httpx.AsyncClient(timeout=timeout, verify=tls)
         self._first_scrape = asyncio.get_running_loop().create_task(self._start(client, start))
         self._scraper = asyncio.get_running_loop().create_task(
             scrape_forever(self.router.state, client, self.scrape_interval_s))
@@ -138,13 +145,14 @@ class Gateway:
             dbody["kv_transfer_params"] = kv
             url = f"{d.decode.url}{request.url.path}"
             if not body.get("stream"):
-                r = await self._client.post(url, json=dbody, headers={"x-request-id": rid})
+                r = await self._pools[d.decode.url].post(url, json=dbody, headers={"x-request-id": rid})
                 await router.adecode_started(rid, d, hashes)
                 if r.status_code >= 400:
                     self.m_errors.labels("decode").inc()
                 return JSONResponse(r.json(), r.status_code, headers=headers)
-            upstream = await self._client.send(
-                self._client.build_request("POST", url, json=dbody, headers={"x-request-id": rid}), stream=True)
+            pool = self._pools[d.decode.url]
+            upstream = await pool.send(pool.build_request("POST", url, json=dbody, headers={"x-request-id": rid}),
+                                       stream=True)
             if upstream.status_code >= 400:
                 self.m_errors.labels("decode").inc()
                 payload = await upstream.aread()
@@ -189,7 +197,8 @@ class Gateway:
             kv["prfaas_pull_from"] = d.pull_from
         pbody["kv_transfer_params"] = kv
         try:
-            r = await self._client.post(f"{d.prefill.url}{path}", json=pbody, headers={"x-request-id": rid})
+            r = await self._pools[d.prefill.url].post(f"{d.prefill.url}{path}", json=pbody,
+                                                      headers={"x-request-id": rid})
         except Exception as exc:
             self.m_errors.labels("prefill").inc()
             self.log.warning("%s: prefill on %s: %s", rid, d.prefill.name, type(exc).__name__)
@@ -232,5 +241,6 @@ class Gateway:
         """Stop scraping and close the connection pool."""
         if self._scraper is not None:
             self._scraper.cancel()
-        if self._client is not None:
-            await self._client.aclose()
+        for c in [self._client, *self._pools.values()]:
+            if c is not None:
+                await c.aclose()

@@ -6,11 +6,18 @@ import pytest
 
 
 @pytest.fixture(scope="session")
-def bundle(tmp_path_factory):
+def bundle_dir(tmp_path_factory):
     pytest.importorskip("stable_baselines3")  # exporting reads the torch policy
-    from prfaas_gym.export import RouterBundle, export_router_bundle
+    from prfaas_gym.export import export_router_bundle
 
-    return RouterBundle.load(export_router_bundle("trained:routing-bursty", tmp_path_factory.mktemp("b") / "bursty"))
+    return export_router_bundle("trained:routing-bursty", tmp_path_factory.mktemp("b") / "bursty")
+
+
+@pytest.fixture(scope="session")
+def bundle(bundle_dir):
+    from prfaas_gym.export import RouterBundle
+
+    return RouterBundle.load(bundle_dir)
 
 
 def free_port_block(n: int) -> int:

@@ -149,3 +149,16 @@ def test_killing_the_policy_falls_back_and_loses_nothing(bundle, stub_doc, trace
     finally:
         stack.close()
         remote.close()
+
+
+def test_sim_to_live_check_runs(bundle_dir):
+    """The sim-to-live check end to end, small: stubs in a child process, every request
+    answered, agreement and TTFT reported for each side."""
+    from prfaas_gym.live.twin import sim_to_live
+    from tests.live.conftest import free_port_block
+
+    out = sim_to_live(bundle_dir, n_requests=15, time_scale=0.01, base_port=free_port_block(12))
+    assert out["requests"] >= 15 and out["failed_live"] == 0
+    assert 0.0 <= out["agreement"] <= 1.0
+    assert sum(n for _, n in out["agreement_by_sim_slot"].values()) == out["requests"]
+    assert out["ttft_sim_s"]["p50"] > 0 and out["ttft_live_s"]["p50"] > 0
