@@ -68,7 +68,8 @@ class PrefixIndex:
 class _WorkerBook:
     busy_until: float = 0.0
     prefills: dict = field(default_factory=dict)  # rid -> predicted service (s), FIFO order
-    decodes: set = field(default_factory=set)
+    decodes: set = field(default_factory=set)  # assigned (KV in transfer or decoding)
+    decoding: set = field(default_factory=set)  # admitted: the first token came back
 
 
 class Ledger:
@@ -120,9 +121,18 @@ class Ledger:
         """A decode was sent to ``worker``."""
         self.books[worker].decodes.add(rid)
 
+    def admit_decode(self, rid: object, worker: str) -> None:
+        """The decode worker has the KV and is generating (its first token came back)."""
+        self.books[worker].decoding.add(rid)
+
     def end_decode(self, rid: object, worker: str) -> None:
         """The decode ended (or failed); idempotent."""
         self.books[worker].decodes.discard(rid)
+        self.books[worker].decoding.discard(rid)
+
+    def decoding(self, worker: str) -> int:
+        """Decodes admitted on ``worker`` (in its running batch)."""
+        return len(self.books[worker].decoding)
 
     def decodes(self, worker: str) -> int:
         """Decodes in flight on ``worker``."""

@@ -201,6 +201,7 @@ class LiveRouter:
         the blocks are cached at the decode cluster too."""
         st = self.state
         st.ledger.end_transfer(rid)
+        st.ledger.admit_decode(rid, d.decode.name)
         if st.prefix[d.decode.cluster] is not None:
             st.prefix[d.decode.cluster].insert(hashes)
 

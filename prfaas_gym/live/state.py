@@ -11,12 +11,15 @@ builds, field by field:
 field                   live source
 ======================  =========================================================================
 slot_open               prefill role, last scrape succeeded, queue below the scenario's limit
-slot_queue              max(scraped waiting + running, prefills the router has in flight there)
+slot_queue              prefill work only, as the simulator's instance queue + running: for a
+                        prefill worker max(scraped waiting + running, the router's prefills
+                        in flight there); 0 for a decode worker
 slot_wait_s             router's predicted wait (ledger), ``inf`` for a closed instance slot
 cluster_prefill_frac    prefill workers / workers (the topology's roles)
 cluster_decode_mem_frac capacity-weighted ``kv_cache_usage_perc`` of the decode workers
-cluster_decode_batch_   max(scraped running, router's decodes) / (decode workers x the scenario's
-frac                    decode ``max_batch``)
+cluster_decode_batch_   max(scraped running, router's admitted decodes) / (decode workers x the
+frac                    scenario's decode ``max_batch``); a request whose KV is still in transfer
+                        is not in a batch yet, as in the simulator
 cluster_decode_queue    scraped waiting on the decode workers
 link_bw_frac            1.0 unless :meth:`LiveState.set_link_bandwidth` says otherwise (no engine
                         measures it; a probe can set it)
@@ -122,9 +125,11 @@ class LiveState:
         return None
 
     def _queue(self, w: Worker) -> float:
+        if w.role != PREFILL:
+            return float(self.ledger.prefills(w.name))  # its decodes are not prefill queue
         m = self.metrics[w.name]
         scraped = m.waiting + m.running if m is not None else 0.0
-        return max(scraped, self.ledger.prefills(w.name) + self.ledger.decodes(w.name))
+        return max(scraped, self.ledger.prefills(w.name))
 
     def _open(self, w: Worker) -> bool:
         if w.role != PREFILL or not self.healthy[w.name]:
@@ -184,12 +189,12 @@ class LiveState:
             for w in dws:
                 m = self.metrics[w.name]
                 if m is None:
-                    running += self.ledger.decodes(w.name)
+                    running += self.ledger.decoding(w.name)
                     continue
                 k = m.kv_capacity_tokens or 1.0
                 used += m.kv_usage * k
                 cap += k
-                running += max(m.running, self.ledger.decodes(w.name))
+                running += max(m.running, self.ledger.decoding(w.name))
                 waiting += m.waiting
             mem.append(used / cap if cap > 0 else 0.0)
             batch.append(running / (len(dws) * self.decode_max_batch[c]) if dws else 0.0)

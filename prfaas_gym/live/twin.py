@@ -30,10 +30,13 @@ from prfaas_gym.export.bundle import BundleRouter, RouterBundle
 
 
 class _RecordingRouter(BundleRouter):
-    """A :class:`BundleRouter` that remembers the slot it chose for each request."""
+    """A :class:`BundleRouter` that remembers the slot it chose for each request.
+    ``oracle``: show the policy the true output length (as it was trained) or 0 (as live)."""
 
-    def __init__(self, bundle: RouterBundle) -> None:
+    def __init__(self, bundle: RouterBundle, oracle: bool | None = None) -> None:
         super().__init__(bundle)
+        if oracle is not None:
+            self.oracle_output_len = bool(oracle)
         self.slots: dict[int, str] = {}
         self._last = -1
 
@@ -45,6 +48,14 @@ class _RecordingRouter(BundleRouter):
         d = super().route(req, view)
         self.slots[req.rid] = self.bundle.slot_labels[self._last]
         return d
+
+
+def _fresh(reqs: list) -> list:
+    """Copies of simulated requests as open-loop arrivals at their realised times (timelines
+    cleared), rids renumbered densely in arrival order as the simulator expects."""
+    from prfaas_gym.workload.request import Request
+
+    return [Request(i, r.arrival_s, r.input_tokens, r.output_tokens, r.hash_ids) for i, r in enumerate(reqs)]
 
 
 def _pcts(xs: list[float]) -> dict[str, float]:
@@ -71,10 +82,13 @@ def _start_stub_process(topology_path: Path, bundle_dir: Path, time_scale: float
 
 
 def sim_to_live(bundle_dir: str | Path, *, n_requests: int = 200, seed: int = 0, time_scale: float = 0.05,
-                scrape_interval_s: float = 1.0, base_port: int = 18100, max_tokens_cap: int | None = None
-                ) -> dict[str, Any]:
+                scrape_interval_s: float = 1.0, base_port: int = 18100, max_tokens_cap: int | None = None,
+                sim_oracle: bool | None = None) -> dict[str, Any]:
     """Run the check (module docstring) for the bundle in ``bundle_dir``; the stub engines run
-    in a child process. ``scrape_interval_s`` is in modelled seconds."""
+    in a child process. ``scrape_interval_s`` is in modelled seconds. ``sim_oracle``: whether
+    the simulated router sees the true output length (default: as the policy was trained; the
+    live router never does). Also reports how often the simulated router's decisions with and
+    without that oracle feature agree on the same trace (``oracle_effect``)."""
     from prfaas_gym.api import build_simulator
     from prfaas_gym.export.server import Service
     from prfaas_gym.live.gateway import Gateway
@@ -90,10 +104,20 @@ def sim_to_live(bundle_dir: str | Path, *, n_requests: int = 200, seed: int = 0,
     bundle_dir = Path(bundle_dir)
     bundle = RouterBundle.load(bundle_dir)
     scenario = bundle.manifest["source"]["env_kwargs"].get("scenario") or bundle.manifest["scenario"]
-    rec = _RecordingRouter(bundle)
-    sim = build_simulator(scenario, rec, n_requests=n_requests, seed=seed)
+    # the scenario's own (closed-loop) run fixes the arrivals; the comparison replays them
+    # open loop, in the simulator and live alike
+    first = build_simulator(scenario, _RecordingRouter(bundle, sim_oracle), n_requests=n_requests, seed=seed)
+    first.run()
+    arrivals = sorted(first.arrived, key=lambda r: r.arrival_s)
+    rec = _RecordingRouter(bundle, sim_oracle)
+    sim = build_simulator(scenario, rec, requests=_fresh(arrivals), seed=seed)
     sim.run()
-    reqs = sorted(sim.arrived, key=lambda r: r.arrival_s)
+    reqs = sorted(sim.requests, key=lambda r: r.rid)
+    # the same policy with the output-length feature flipped, on the same arrivals: how much
+    # of a disagreement that feature alone explains
+    other = _RecordingRouter(bundle, not rec.oracle_output_len)
+    build_simulator(scenario, other, requests=_fresh(arrivals), seed=seed).run()
+    oracle_agree = sum(other.slots.get(r.rid) == rec.slots.get(r.rid) for r in reqs) / max(1, len(reqs))
     tokens = trace_tokens(reqs)
 
     doc = stub_topology_doc(bundle, base_port)
@@ -139,7 +163,10 @@ def sim_to_live(bundle_dir: str | Path, *, n_requests: int = 200, seed: int = 0,
     return {
         "scenario": sim.scenario.name, "bundle": bundle.name, "requests": len(reqs), "seed": seed,
         "time_scale": time_scale, "scrape_interval_s": scrape_interval_s, "wall_s": wall,
+        "sim_oracle_output_len": rec.oracle_output_len,
         "agreement": sum(agree.values()) / max(1, len(reqs)),
+        "oracle_effect": {"sim_agreement_with_oracle_flipped": oracle_agree,
+                          "sim_slots_with_oracle_flipped": dict(Counter(other.slots.values()))},
         "agreement_by_sim_slot": {k: (agree[k], total[k]) for k in sorted(total)},
         "confusion": {f"{a} -> {b}": n for (a, b), n in sorted(confusion.items())},
         "ttft_sim_s": _pcts(sim_ttft), "ttft_live_s": _pcts(live_ttft),
