@@ -36,10 +36,10 @@ from collections import Counter
 from dataclasses import replace
 from typing import Any, Sequence
 
-from prfaas_gym.env.snapshot import SLOT_INSTANCE, SLOT_CLUSTER
+from prfaas_gym.env.snapshot import SLOT_CLUSTER, SLOT_INSTANCE
 from prfaas_gym.export.bundle import Decision, RouterBundle
 from prfaas_gym.live.router import LiveDecision, LiveRouter
-from prfaas_gym.live.topology import DECODE, PREFILL, Topology, Worker
+from prfaas_gym.live.topology import Topology, Worker
 
 DYNAMO_VERSION = "1.6.1"
 KV_BLOCK_SIZE = 16
@@ -213,4 +213,4 @@ def install_pool_strategy(config: Any, router: LiveRouter, pools: Sequence[str])
     return strategy
 
 
-__all__ = ["DynamoRouter", "PrfaasPoolStrategy", "install_pool_strategy", "PREFILL", "DECODE"]
+__all__ = ["DynamoRouter", "PrfaasPoolStrategy", "install_pool_strategy"]

@@ -20,7 +20,7 @@ import math
 import time
 from collections import Counter
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Callable, Sequence
 
 from prfaas_gym.env.snapshot import ClusterSnapshot, RequestFeatures
 from prfaas_gym.export.bundle import Decision, RouterBundle
@@ -236,10 +236,3 @@ class RemotePolicy:
     def close(self) -> None:
         """Close the HTTP connection pool."""
         self.client.close()
-
-
-def describe_decision(d: LiveDecision) -> dict[str, Any]:
-    """A JSON-able view of a decision (logs, the gateway's response headers)."""
-    return {"slot": d.decision.slot, "reject": d.reject, "prefill": d.prefill.name if d.prefill else None,
-            "decode": d.decode.name if d.decode else None, "pull_from": d.pull_from, "fallback": d.fallback,
-            "snapshot_age_s": d.snapshot_age_s, "latency_s": d.latency_s}
