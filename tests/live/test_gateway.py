@@ -122,19 +122,30 @@ def test_rejects_return_429(bundle, stub_doc, trace):
         stack.close()
 
 
-def test_killing_the_policy_falls_back_and_loses_nothing(bundle, stub_doc, trace):
-    """The policy runs out of process (`prfaas-gym serve`); it is stopped mid-run."""
-    from prfaas_gym.export.service import make_app
+def test_killing_the_policy_falls_back_and_loses_nothing(bundle, bundle_dir, stub_doc, trace):
+    """The policy runs out of process (`prfaas-gym serve`); it is killed (SIGKILL) mid-run."""
+    import os
+    import re
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import prfaas_gym
 
     reqs, tokens = trace
-    policy_svc = Service(make_app(bundle), "127.0.0.1", 0).start_in_thread()
-    remote = RemotePolicy(f"http://127.0.0.1:{policy_svc.port}", timeout_s=4.0)
+    env = dict(os.environ, PYTHONPATH=str(Path(prfaas_gym.__file__).resolve().parent.parent))
+    proc = subprocess.Popen([sys.executable, "-m", "prfaas_gym.cli", "serve", str(bundle_dir), "--port", "0"],
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env)
+    m = re.search(r"http://[0-9.]+:(\d+)/route", proc.stdout.readline())
+    assert m, "prfaas-gym serve did not start"
+    remote = RemotePolicy(f"http://127.0.0.1:{m.group(1)}", timeout_s=4.0)
     calls = [0]
 
-    def policy(snap, req):  # the remote policy; its process is told to exit at half the decisions
+    def policy(snap, req):  # the remote policy; its process is killed at half the decisions
         calls[0] += 1
         if calls[0] == len(reqs) // 2:
-            policy_svc.stop()
+            proc.kill()
+            proc.wait()
         return remote(snap, req)
 
     stack = Stack(bundle, stub_doc, policy=policy)
@@ -149,6 +160,7 @@ def test_killing_the_policy_falls_back_and_loses_nothing(bundle, stub_doc, trace
     finally:
         stack.close()
         remote.close()
+        proc.kill()
 
 
 def test_sim_to_live_check_runs(bundle_dir):
