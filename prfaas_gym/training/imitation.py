@@ -13,7 +13,7 @@ value baseline away from the cloned policy.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -50,13 +50,24 @@ def collect_demonstrations(env_id: str, env_kwargs: dict[str, Any], heuristic: s
     env = make_env(env_id, **env_kwargs)
     base = env.unwrapped
     router = make_router(heuristic, base.scenario).bind(base)
+
+    def choose(obs: np.ndarray, info: dict) -> tuple[int, np.ndarray]:
+        mask = np.asarray(info["action_mask"] if "action_mask" in info else base.action_masks(), dtype=bool)
+        a, _ = router.predict(obs)
+        return int(a), mask
+
+    return _record_episodes(env, seeds, choose)
+
+
+def _record_episodes(env: Any, seeds: Sequence[int],
+                     choose: Callable[[np.ndarray, dict], tuple[Any, np.ndarray]]) -> Demonstrations:
+    """Roll ``choose(obs, info) -> (action, mask)`` through ``env`` for one episode per seed,
+    recording every step; closes the env."""
     obs_l, mask_l, act_l, rew_l, done_l, summaries = [], [], [], [], [], []
     for s in seeds:
         obs, info = env.reset(seed=int(s))
         while True:
-            mask = np.asarray(info["action_mask"] if "action_mask" in info else base.action_masks(), dtype=bool)
-            a, _ = router.predict(obs)
-            a = int(a)
+            a, mask = choose(obs, info)
             obs_l.append(obs)
             mask_l.append(mask)
             act_l.append(a)
@@ -215,21 +226,10 @@ def collect_provisioning_demonstrations(env_id: str, env_kwargs: dict[str, Any],
     env = make_env(env_id, **env_kwargs)
     base = env.unwrapped
     teacher = make_provisioner(heuristic, base.scenario)
-    obs_l, mask_l, act_l, rew_l, done_l, summaries = [], [], [], [], [], []
-    for s in seeds:
-        obs, info = env.reset(seed=int(s))
-        while True:
-            targets = teacher.provision(base.sim) if teacher is not None else None
-            a = provision_action(targets, base.sim, base.pd_clusters)
-            obs_l.append(obs)
-            mask_l.append(np.asarray(base.action_masks(), dtype=bool))
-            act_l.append(a)
-            obs, r, term, trunc, info = env.step(a)
-            rew_l.append(r)
-            done_l.append(term or trunc)
-            if term or trunc:
-                summaries.append(info.get("summary", {}))
-                break
-    env.close()
-    return Demonstrations(np.asarray(obs_l, np.float32), np.asarray(mask_l, bool), np.asarray(act_l, np.int64),
-                          np.asarray(rew_l, np.float64), np.asarray(done_l, bool), summaries)
+
+    def choose(obs: np.ndarray, info: dict) -> tuple[np.ndarray, np.ndarray]:
+        targets = teacher.provision(base.sim) if teacher is not None else None
+        return (provision_action(targets, base.sim, base.pd_clusters),
+                np.asarray(base.action_masks(), dtype=bool))
+
+    return _record_episodes(env, seeds, choose)
