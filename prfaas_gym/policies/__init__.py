@@ -138,6 +138,8 @@ def _make_provisioner(spec: Any, scenario: Any) -> Any:
     name, params = parse_spec(spec, getattr(scenario, "provisioner", None), "provisioner")
     if name is None:
         return None
+    if spec is None and name not in PROVISIONERS:
+        name = _relative_to_scenario(name, scenario)
     if name not in PROVISIONERS and _is_learned(name):
         from prfaas_gym.policies.trained import load_provisioner
 

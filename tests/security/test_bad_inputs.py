@@ -223,3 +223,28 @@ def test_scenario_router_path_is_relative_to_the_scenario_file(tmp_path, monkeyp
     (shared / "s.yaml").write_text("\n".join(l.replace("./pol", "./missing") for l in lines) + "\n")
     with pytest.raises(ValueError, match=r"s\.yaml: router: .*shared/missing"):
         build_simulator(load_scenario(shared / "s.yaml"), n_requests=5)
+
+
+def test_scenario_learned_provisioner_path_is_relative_to_the_scenario_file(tmp_path, monkeypatch):
+    """``provisioner: {name: ./prov}`` resolves against the scenario file, as ``router:`` does."""
+    import shutil
+
+    from prfaas_gym.api import build_simulator
+    from prfaas_gym.policies.trained import TRAINED_DIR
+    from prfaas_gym.scenario import load_scenario
+
+    pytest.importorskip("sb3_contrib")
+    shared = tmp_path / "shared"
+    shutil.copytree(TRAINED_DIR / "diurnal-provisioning", shared / "prov")
+    text = (Path(__file__).resolve().parents[2] / "envs" / "diurnal_day.yaml").read_text()
+    lines = ["provisioner: {name: ./prov}" if l.startswith("provisioner:") else l for l in text.splitlines()]
+    assert "provisioner: {name: ./prov}" in lines
+    (shared / "s.yaml").write_text("\n".join(lines) + "\n")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    sim = build_simulator(load_scenario(shared / "s.yaml"), n_requests=5)
+    assert sim.provisioner is not None and hasattr(sim.provisioner, "provision")
+    (shared / "s.yaml").write_text("\n".join(l.replace("./prov", "./missing") for l in lines) + "\n")
+    with pytest.raises(ValueError, match=r"s\.yaml: provisioner: .*shared/missing"):
+        build_simulator(load_scenario(shared / "s.yaml"), n_requests=5)
