@@ -96,12 +96,15 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-async def _load(url: str, body: bytes, n: int, conc: int) -> tuple[list[float], float, int]:
-    """``n`` requests from ``conc`` concurrent clients: latencies of the 200s, the span, 429 count."""
+async def _load(url: str, body: bytes, n: int, conc: int) -> tuple[list[float], float, int, int]:
+    """``n`` requests from ``conc`` concurrent clients: latencies of the 200s, the span, the 429
+    count, and the count of transport errors (a connection reset or refused is counted and
+    reported, not allowed to abort the measurement)."""
     import httpx
 
     lat: list[float] = []
     rejected = [0]
+    errors = [0]
     async with httpx.AsyncClient(timeout=60, limits=httpx.Limits(max_connections=conc + 8)) as c:
         left = [n]
 
@@ -109,19 +112,24 @@ async def _load(url: str, body: bytes, n: int, conc: int) -> tuple[list[float], 
             while left[0] > 0:
                 left[0] -= 1
                 t = time.perf_counter()
-                async with c.stream("POST", url, content=body, headers={"content-type": "application/json"}) as r:
-                    async for _ in r.aiter_raw():
-                        pass
-                    if r.status_code == 429:
-                        rejected[0] += 1
-                        continue
-                    if r.status_code != 200:
-                        raise RuntimeError(f"HTTP {r.status_code}")
+                try:
+                    async with c.stream("POST", url, content=body,
+                                        headers={"content-type": "application/json"}) as r:
+                        async for _ in r.aiter_raw():
+                            pass
+                        if r.status_code == 429:
+                            rejected[0] += 1
+                            continue
+                        if r.status_code != 200:
+                            raise RuntimeError(f"HTTP {r.status_code}")
+                except httpx.TransportError:
+                    errors[0] += 1
+                    continue
                 lat.append(time.perf_counter() - t)
 
         t0 = time.perf_counter()
         await asyncio.gather(*(worker() for _ in range(conc)))
-        return lat, time.perf_counter() - t0, rejected[0]
+        return lat, time.perf_counter() - t0, rejected[0], errors[0]
 
 
 def _decision_hist(url: str) -> dict:
@@ -186,9 +194,9 @@ def gateway_runs(bundle_dir: Path, doc: dict, n: int) -> dict:
         res = {}
         asyncio.run(_load(gw + "/v1/completions", body, 100, 4))  # warm-up (connections, caches)
         for conc in (1, 8, 64):
-            lat, span, rej = asyncio.run(_load(gw + "/v1/completions", body, n, conc))
-            res[f"gateway_c{conc}"] = {"requests_per_s": n / span, "p50_ms": pct(lat, 50) * 1e3,
-                                       "p99_ms": pct(lat, 99) * 1e3, "rejected": rej}
+            lat, span, rej, err = asyncio.run(_load(gw + "/v1/completions", body, n, conc))
+            res[f"gateway_c{conc}"] = {"requests_per_s": (len(lat) + rej) / span, "p50_ms": pct(lat, 50) * 1e3,
+                                       "p99_ms": pct(lat, 99) * 1e3, "rejected": rej, "transport_errors": err}
             print(conc, json.dumps(res[f"gateway_c{conc}"]), flush=True)
         res["gateway_decision_histogram"] = _decision_hist(gw)
         # the same request straight to one engine (it prefills and decodes itself)
