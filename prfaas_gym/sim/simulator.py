@@ -12,7 +12,7 @@ from __future__ import annotations
 import gc
 import math
 from heapq import heappop
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -33,12 +33,23 @@ from prfaas_gym.workload.request import BLOCK_TOKENS, Request
 from prfaas_gym.workload.sessions import reject_policy
 
 MAX_RETRIES = 3
-# _pause_gc: run() and run_until() pause Python's cyclic garbage collector while they run.
-# Reference counting frees almost everything the simulation discards; the few reference
-# cycles (a KV flow and its job point at each other) wait for the collector, which resumes
-# when the call returns. Its periodic scans of the young objects cost ~9% of the simulator's
-# time (callgrind, 10k-GPU scenario); peak memory grows by ~4 MB per 100,000 requests.
 STALL_LIMIT_S = 86_400.0  # simulated seconds with requests in flight and none ending
+
+
+def _with_gc_paused(fn: Callable[..., Any], *args: Any) -> Any:
+    """``fn(*args)`` with Python's cyclic garbage collector paused (run() and run_until()).
+
+    Reference counting frees almost everything the simulation discards; the few reference
+    cycles (a KV flow and its job point at each other) wait for the collector, which resumes
+    when the call returns. Its periodic scans of the young objects cost ~9% of the simulator's
+    time (callgrind, 10k-GPU scenario); peak memory grows by ~4 MB per 100,000 requests."""
+    if not gc.isenabled():
+        return fn(*args)
+    gc.disable()
+    try:
+        return fn(*args)
+    finally:
+        gc.enable()
 
 
 class SimulationError(RuntimeError):
@@ -290,13 +301,7 @@ class Simulator:
         """Run to completion with the router; return the summary. ``progress(ended, total)``."""
         if self.external_routing:
             raise SimulationError("external_routing is set: drive with next_decision()/apply()")
-        gc_on = gc.isenabled()
-        gc.disable()  # see _pause_gc at the top of this module
-        try:
-            return self._run(progress)
-        finally:
-            if gc_on:
-                gc.enable()
+        return _with_gc_paused(self._run, progress)
 
     def _run(self, progress: Callable[[int, int], None] | None) -> dict:
         env = self.env
@@ -330,13 +335,7 @@ class Simulator:
     def run_until(self, time_s: float) -> Request | None:
         """Process events up to ``time_s`` (or until a request awaits an external decision, or
         the run is done). The clock ends at ``time_s`` unless the run finished before it."""
-        gc_on = gc.isenabled()
-        gc.disable()  # see _pause_gc at the top of this module
-        try:
-            return self._run_until(time_s)
-        finally:
-            if gc_on:
-                gc.enable()
+        return _with_gc_paused(self._run_until, time_s)
 
     def _run_until(self, time_s: float) -> Request | None:
         env = self.env
