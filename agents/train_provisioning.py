@@ -39,32 +39,10 @@ class ProvisioningSettings(ControlSettings):
     bc_lr: float = 1e-3
 
 
-def clone_provisioner(s: ProvisioningSettings):
-    """Behaviour cloning from the provisioner ``s.bc_heuristic`` before RL (no-op without one)."""
-
-    def warm_start(model, venv, ctx, env_kwargs, maskable) -> None:
-        if not s.bc_heuristic:
-            return
-        seeds = s.train_seeds[: s.bc_episodes]
-        demos = imitation.collect_provisioning_demonstrations(s.env_id, env_kwargs, s.bc_heuristic, seeds)
-        imitation.fit_normalizer(venv, demos, s.gamma)
-        from stable_baselines3.common.logger import configure
-
-        tb = configure(str(ctx.run_dir / "tb" / "bc"), ["tensorboard"])
-        hist = imitation.behaviour_clone(model, demos, venv, epochs=s.bc_epochs, lr=s.bc_lr,
-                                         gamma=s.gamma, seed=s.seed, logger=tb)
-        ctx.extra["bc"] = {"heuristic": s.bc_heuristic, "episodes": len(seeds), "steps": len(demos.actions),
-                           "final_nll": hist[-1], "accuracy": imitation.clone_accuracy(model, demos, venv)}
-        print(f"[bc] {ctx.extra['bc']}", flush=True)
-        tb.close()
-
-    return warm_start
-
-
 def main(argv: list[str] | None = None) -> dict:
     """Train with the settings from the command line (``--help`` lists them)."""
     s = parse_settings(ProvisioningSettings, argv, __doc__)
-    return pipeline.train(s, clone_provisioner(s))
+    return pipeline.train(s, imitation.warm_start(s, imitation.collect_provisioning_demonstrations))
 
 
 if __name__ == "__main__":

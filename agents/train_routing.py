@@ -53,44 +53,10 @@ class RoutingSettings(TrainSettings):
     dagger_epochs: int = 10
 
 
-def imitation_warm_start(s: RoutingSettings):
-    """Behaviour cloning from ``s.bc_heuristic``, then DAgger rounds (the learner drives, the
-    heuristic labels its states), before RL; a no-op without ``bc_heuristic``."""
-
-    def warm_start(model, venv, ctx, env_kwargs, maskable) -> None:
-        if not s.bc_heuristic:
-            return
-        seeds = s.train_seeds[: s.bc_episodes]
-        demos = imitation.collect_demonstrations(s.env_id, env_kwargs, s.bc_heuristic, seeds)
-        imitation.fit_normalizer(venv, demos, s.gamma)
-        from stable_baselines3.common.logger import configure
-
-        tb = configure(str(ctx.run_dir / "tb" / "bc"), ["tensorboard"])  # the documented bc/actor_nll tag
-        hist = imitation.behaviour_clone(model, demos, venv, epochs=s.bc_epochs, lr=s.bc_lr,
-                                         gamma=s.gamma, seed=s.seed, logger=tb)
-        step = len(hist)
-        for k in range(s.dagger_rounds):
-            start = s.bc_episodes + k * s.dagger_episodes
-            more = imitation.dagger_round(model, venv, s.env_id, env_kwargs, s.bc_heuristic,
-                                          s.train_seeds[start:start + s.dagger_episodes], maskable)
-            demos = imitation.concat(demos, more)
-            goodput = sum(x.get("goodput_rps", 0.0) for x in more.summaries) / max(len(more.summaries), 1)
-            print(f"[dagger {k}] learner goodput {goodput:.3f} req/s, {len(demos.actions)} labelled steps", flush=True)
-            hist = imitation.behaviour_clone(model, demos, venv, epochs=s.dagger_epochs, lr=s.bc_lr,
-                                             gamma=s.gamma, seed=s.seed + k + 1, logger=tb, step0=step)
-            step += len(hist)
-        ctx.extra["bc"] = {"heuristic": s.bc_heuristic, "episodes": len(seeds), "steps": len(demos.actions),
-                           "final_nll": hist[-1], "accuracy": imitation.clone_accuracy(model, demos, venv)}
-        print(f"[bc] {ctx.extra['bc']}", flush=True)
-        tb.close()
-
-    return warm_start
-
-
 def main(argv: list[str] | None = None) -> dict:
     """Train with the settings from the command line (``--help`` lists them)."""
     s = parse_settings(RoutingSettings, argv, __doc__)
-    return pipeline.train(s, imitation_warm_start(s))
+    return pipeline.train(s, imitation.warm_start(s, imitation.collect_demonstrations))
 
 
 if __name__ == "__main__":

@@ -233,3 +233,42 @@ def collect_provisioning_demonstrations(env_id: str, env_kwargs: dict[str, Any],
                 np.asarray(base.action_masks(), dtype=bool))
 
     return _record_episodes(env, seeds, choose)
+
+
+def warm_start(settings: Any, collect: Callable[..., Demonstrations]) -> Callable[..., None]:
+    """A ``pipeline.train`` warm start: behaviour cloning of ``settings.bc_heuristic`` on the
+    demonstrations ``collect(env_id, env_kwargs, heuristic, seeds)`` records, then
+    ``settings.dagger_rounds`` DAgger rounds where the settings have them (the learner drives,
+    the heuristic labels its states); a no-op without ``bc_heuristic``. Cloning losses go to
+    TensorBoard under ``bc/`` (the documented ``bc/actor_nll`` tag)."""
+    s = settings
+
+    def run(model: Any, venv: Any, ctx: Any, env_kwargs: dict[str, Any], maskable: bool) -> None:
+        if not s.bc_heuristic:
+            return
+        seeds = s.train_seeds[: s.bc_episodes]
+        demos = collect(s.env_id, env_kwargs, s.bc_heuristic, seeds)
+        fit_normalizer(venv, demos, s.gamma)
+        from stable_baselines3.common.logger import configure
+
+        tb = configure(str(ctx.run_dir / "tb" / "bc"), ["tensorboard"])
+        hist = behaviour_clone(model, demos, venv, epochs=s.bc_epochs, lr=s.bc_lr,
+                               gamma=s.gamma, seed=s.seed, logger=tb)
+        step = len(hist)
+        for k in range(getattr(s, "dagger_rounds", 0)):
+            start = s.bc_episodes + k * s.dagger_episodes
+            more = dagger_round(model, venv, s.env_id, env_kwargs, s.bc_heuristic,
+                                s.train_seeds[start:start + s.dagger_episodes], maskable)
+            demos = concat(demos, more)
+            goodput = sum(x.get("goodput_rps", 0.0) for x in more.summaries) / max(len(more.summaries), 1)
+            print(f"[dagger {k}] learner goodput {goodput:.3f} req/s, {len(demos.actions)} labelled steps",
+                  flush=True)
+            hist = behaviour_clone(model, demos, venv, epochs=s.dagger_epochs, lr=s.bc_lr,
+                                   gamma=s.gamma, seed=s.seed + k + 1, logger=tb, step0=step)
+            step += len(hist)
+        ctx.extra["bc"] = {"heuristic": s.bc_heuristic, "episodes": len(seeds), "steps": len(demos.actions),
+                           "final_nll": hist[-1], "accuracy": clone_accuracy(model, demos, venv)}
+        print(f"[bc] {ctx.extra['bc']}", flush=True)
+        tb.close()
+
+    return run
